@@ -1,0 +1,129 @@
+/*
+ * vapi_calls 0.1.0
+ *
+ * What lives here: the schema (tables, indexes, grants) and the small SQL
+ * surface around the C hot path.  What lives in C (src/): reading a
+ * delivery, resolving org and caller, the merge, the event log.
+ */
+\echo Use "CREATE EXTENSION vapi_calls" to load this file. \quit
+
+CREATE SCHEMA vapi;
+COMMENT ON SCHEMA vapi IS 'vapi_calls: Vapi call webhooks, one row per call';
+REVOKE ALL ON SCHEMA vapi FROM PUBLIC;
+
+-- Directory: which org owns which Vapi assistant and phone number, and the
+-- org's address book.
+
+CREATE TABLE vapi.agents (
+	vapi_assistant_id text PRIMARY KEY,
+	org_id uuid NOT NULL,
+	name text
+);
+COMMENT ON TABLE vapi.agents IS 'Which org owns which Vapi assistant';
+
+CREATE TABLE vapi.phone_numbers (
+	vapi_phone_number_id text PRIMARY KEY,
+	org_id uuid NOT NULL,
+	number text
+);
+COMMENT ON TABLE vapi.phone_numbers IS 'Which org owns which Vapi phone number';
+
+CREATE FUNCTION vapi.normalize_phone(text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_normalize_phone_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.normalize_phone(text) IS
+	'Digits of a phone number, with a leading + when international (+ or 00); NULL without digits';
+
+CREATE FUNCTION vapi.classify_ended_reason(text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_classify_ended_reason_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.classify_ended_reason(text) IS
+	'completed or failed, for any Vapi endedReason';
+
+CREATE TABLE vapi.contacts (
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id uuid NOT NULL,
+	phone text NOT NULL,
+	name text,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE vapi.contacts IS 'Each org''s address book; callers are matched on vapi.normalize_phone(phone)';
+CREATE INDEX contacts_org_phone_idx ON vapi.contacts (org_id, vapi.normalize_phone(phone));
+
+-- One row per Vapi call.
+
+CREATE TABLE vapi.calls (
+	vapi_call_id text PRIMARY KEY,
+	id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+	org_id uuid,
+	vapi_org_id text,
+	assistant_id text,
+	phone_number_id text,
+	call_type text,
+	direction text CHECK (direction IN ('inbound', 'outbound', 'web')),
+	status text CHECK (status IN ('scheduled', 'queued', 'ringing', 'in-progress',
+								  'forwarding', 'completed', 'failed')),
+	ended_reason text,
+	phone_number text,
+	from_number text,
+	caller_name text,
+	is_test_call boolean NOT NULL DEFAULT false,
+	started_at timestamptz,
+	ended_at timestamptz,
+	duration_seconds numeric,
+	cost numeric,
+	transcript text,
+	summary text,
+	sentiment text,
+	recording_url text,
+	stereo_recording_url text,
+	analysis jsonb,
+	metadata jsonb NOT NULL DEFAULT '{}',
+	first_event_at timestamptz NOT NULL,
+	last_event_at timestamptz NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	-- bookkeeping of the merge (see README, "Ordering model")
+	status_rank smallint NOT NULL DEFAULT 0,
+	field_versions bigint[] NOT NULL DEFAULT '{}',
+	events_applied integer NOT NULL DEFAULT 1,
+	last_change_seq integer NOT NULL DEFAULT 1
+) WITH (fillfactor = 90);
+COMMENT ON TABLE vapi.calls IS 'One row per Vapi call, converged from every delivery about it';
+CREATE INDEX calls_org_idx ON vapi.calls (org_id, first_event_at);
+
+-- Every delivery, as received.
+
+CREATE TABLE vapi.events (
+	id bigint GENERATED ALWAYS AS IDENTITY,
+	received_at timestamptz NOT NULL DEFAULT now(),
+	vapi_call_id text NOT NULL DEFAULT '',
+	type text,
+	status text,
+	event_at timestamptz,
+	payload jsonb,
+	outcome text NOT NULL CHECK (outcome IN ('inserted', 'updated', 'unchanged',
+											 'ignored', 'rejected', 'error')),
+	detail text,
+	PRIMARY KEY (vapi_call_id, id)
+);
+COMMENT ON TABLE vapi.events IS 'Every delivery as received, with its outcome; replayable';
+CREATE INDEX events_received_at_idx ON vapi.events (received_at);
+
+SELECT pg_catalog.pg_extension_config_dump('vapi.agents', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.phone_numbers', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.contacts', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.calls', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.events', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.events_id_seq', '');
+
+-- Entry points, in the schema the extension is created in.
+
+CREATE FUNCTION @extschema@.vapi_ingest(payload jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'vapi_ingest'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_ingest(jsonb) IS
+	'Ingest one Vapi webhook body (trusted callers: no signature check)';
+REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;

@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  vapi_ingest(payload jsonb): read, resolve, merge, log, answer.
+ *
+ * Processing (resolution and upsert) runs in a subtransaction, as a
+ * PL/pgSQL EXCEPTION block would: if it fails for any reason but a
+ * cancel, it is rolled back, the delivery is still kept in vapi.events
+ * with outcome 'error', and the caller gets a normal result with ok=false.
+ * The whole call runs inside one SPI connection, whose memory is released
+ * when it ends, so a backend's memory stays flat however many events it
+ * ingests.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "vapi_calls.h"
+
+PG_FUNCTION_INFO_V1(vapi_ingest);
+
+/*
+ * Apply one read event inside a subtransaction.  On failure the
+ * subtransaction is rolled back and out->error says why.
+ */
+void
+vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	VapiMergeResult mres;
+
+	memset(out, 0, sizeof(*out));
+	out->call_id = ev->call_id;
+
+	switch (ev->disposition)
+	{
+		case VAPI_REJECT:
+			out->action = "rejected";
+			out->error = ev->detail;
+			return;
+		case VAPI_IGNORE:
+			out->ok = true;
+			out->action = "ignored";
+			return;
+		case VAPI_APPLY:
+			break;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		vapi_resolve(ev);
+		vapi_merge(ev, now, &mres);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		out->ok = true;
+		out->action = mres.inserted ? "inserted" : mres.changed ? "updated" : "unchanged";
+		out->call_uuid = mres.call_uuid;
+		out->has_call_uuid = (mres.call_uuid != (Datum) 0);
+		out->status = mres.status;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		/* a cancel or timeout is the caller's decision: let it through */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		out->ok = false;
+		out->action = "error";
+		out->error = edata->message ? edata->message : "processing failed";
+	}
+	PG_END_TRY();
+}
+
+/* Add "key": value pairs to an object under construction. */
+static void
+put_key(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+static void
+put_string(JsonbParseState **state, const char *key, const char *s, int len)
+{
+	JsonbValue	v;
+
+	put_key(state, key);
+	if (s == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) s;
+		v.val.string.len = len;
+	}
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+static void
+put_cstring(JsonbParseState **state, const char *key, const char *s)
+{
+	put_string(state, key, s, s ? strlen(s) : 0);
+}
+
+/* The result object of the spec: ok, action, call_id, vapi_call_id, ... */
+Jsonb *
+vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+
+	put_key(&state, "ok");
+	v.type = jbvBool;
+	v.val.boolean = out->ok;
+	pushJsonbValue(&state, WJB_VALUE, &v);
+
+	put_cstring(&state, "action", out->action);
+	put_cstring(&state, "call_id", out->has_call_uuid ?
+				DatumGetCString(DirectFunctionCall1(uuid_out, out->call_uuid)) : NULL);
+	if (out->call_id)
+		put_string(&state, "vapi_call_id", VARDATA_ANY(out->call_id),
+				   VARSIZE_ANY_EXHDR(out->call_id));
+	else
+		put_cstring(&state, "vapi_call_id", NULL);
+	put_cstring(&state, "status", out->status);
+	if (has_event_id)
+	{
+		put_key(&state, "event_id");
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(event_id);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	if (!out->ok)
+		put_cstring(&state, "error", out->error ? out->error : "unknown error");
+
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
+/*
+ * Ingest one delivery: the whole job of vapi_ingest() and, after
+ * authentication, of vapi_webhook().  Returns the result object, allocated
+ * in the caller's memory context.
+ */
+Jsonb *
+vapi_ingest_payload(Jsonb *payload)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	VapiEvent	ev;
+	VapiOutcome out;
+	bool		logged = false;
+	int64		event_id = 0;
+	Jsonb	   *result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "vapi_calls: SPI_connect failed");
+
+	vapi_read_event(payload, &ev);
+	vapi_apply(&ev, now, &out);
+
+	if (vapi_should_log(out.action))
+	{
+		event_id = vapi_log_event(payload, &ev, now, out.action,
+								  out.ok ? ev.detail : out.error);
+		logged = true;
+	}
+
+	MemoryContextSwitchTo(callcxt);
+	result = vapi_result_jsonb(&out, logged, event_id);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "vapi_calls: SPI_finish failed");
+	return result;
+}
+
+/* SQL: vapi_ingest(payload jsonb) returns jsonb.  Never strict: NULL is an input too. */
+Datum
+vapi_ingest(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_JSONB_P(vapi_ingest_payload(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0)));
+}

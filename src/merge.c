@@ -1,0 +1,298 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge.c
+ *	  The upsert: one INSERT ... ON CONFLICT DO UPDATE per event, whose SET
+ *	  list merges the event into the call row so that the result does not
+ *	  depend on the order in which events arrive.
+ *
+ * Every merged column i has a version in vapi.calls.field_versions[i]: the
+ * version of the event (and source priority) its value came from.  An
+ * incoming value replaces the stored one only if its version is higher, or
+ * equal with a greater value, so the value of the highest version that has
+ * one wins whatever the order, and a null never erases anything.  Status
+ * rank only grows; first/last event times are a min and a max; the test
+ * flag is an OR.  A delivery that changes nothing (an exact repeat) fails
+ * the DO UPDATE's WHERE and writes nothing.
+ *
+ * The statement is generated once from vapi_fields[] below and kept; it
+ * uses only parameters, columns and immutable functions, as Citus needs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "spi_util.h"
+#include "vapi_calls.h"
+
+/* In VapiField order: the order of vapi.calls.field_versions. */
+const VapiFieldInfo vapi_fields[VF_NUM_FIELDS] = {
+	[VF_ORG_ID] = {"org_id", UUIDOID},
+	[VF_VAPI_ORG_ID] = {"vapi_org_id", TEXTOID},
+	[VF_ASSISTANT_ID] = {"assistant_id", TEXTOID},
+	[VF_PHONE_NUMBER_ID] = {"phone_number_id", TEXTOID},
+	[VF_CALL_TYPE] = {"call_type", TEXTOID},
+	[VF_DIRECTION] = {"direction", TEXTOID},
+	[VF_PHONE_NUMBER] = {"phone_number", TEXTOID},
+	[VF_FROM_NUMBER] = {"from_number", TEXTOID},
+	[VF_CALLER_NAME] = {"caller_name", TEXTOID},
+	[VF_ENDED_REASON] = {"ended_reason", TEXTOID},
+	[VF_STARTED_AT] = {"started_at", TIMESTAMPTZOID},
+	[VF_ENDED_AT] = {"ended_at", TIMESTAMPTZOID},
+	[VF_DURATION_SECONDS] = {"duration_seconds", NUMERICOID},
+	[VF_COST] = {"cost", NUMERICOID},
+	[VF_TRANSCRIPT] = {"transcript", TEXTOID},
+	[VF_SUMMARY] = {"summary", TEXTOID},
+	[VF_SENTIMENT] = {"sentiment", TEXTOID},
+	[VF_RECORDING_URL] = {"recording_url", TEXTOID},
+	[VF_STEREO_RECORDING_URL] = {"stereo_recording_url", TEXTOID},
+	[VF_ANALYSIS] = {"analysis", JSONBOID},
+	[VF_METADATA] = {"metadata", JSONBOID},
+};
+
+/* Parameters after the field values. */
+#define P_CALL_ID		1
+#define P_FIELD(f)		(2 + (f))
+#define P_IS_TEST		(2 + VF_NUM_FIELDS)
+#define P_RANK			(3 + VF_NUM_FIELDS)
+#define P_STATUS		(4 + VF_NUM_FIELDS)
+#define P_VERSIONS		(5 + VF_NUM_FIELDS)
+#define P_EVENT_AT		(6 + VF_NUM_FIELDS)
+#define P_NOW			(7 + VF_NUM_FIELDS)
+#define NPARAMS			(7 + VF_NUM_FIELDS)
+
+static SPIPlanPtr upsert_plan = NULL;
+static SPIPlanPtr lookup_plan = NULL;
+
+/* Record a value and its version for field f of the event. */
+void
+vapi_set_field(VapiEvent *ev, VapiField f, Datum value, int64 version)
+{
+	ev->value[f] = value;
+	ev->isnull[f] = false;
+	ev->fversion[f] = version;
+}
+
+/* "the incoming value of field f wins" (1-based array index i = f + 1) */
+static void
+append_wins(StringInfo sql, int f)
+{
+	const char *col = vapi_fields[f].column;
+
+	appendStringInfo(sql,
+					 "(excluded.field_versions[%d] > coalesce(c.field_versions[%d], 0)"
+					 " OR (excluded.field_versions[%d] = c.field_versions[%d]"
+					 " AND excluded.%s > c.%s))",
+					 f + 1, f + 1, f + 1, f + 1, col, col);
+}
+
+/* The merged value of field f. */
+static void
+append_merged(StringInfo sql, int f)
+{
+	appendStringInfoString(sql, "CASE WHEN ");
+	append_wins(sql, f);
+	appendStringInfo(sql, " THEN excluded.%s ELSE c.%s END",
+					 vapi_fields[f].column, vapi_fields[f].column);
+}
+
+/* "the event changes something a reader can see" */
+static void
+append_visible_change(StringInfo sql)
+{
+	appendStringInfoString(sql, "(excluded.status_rank > c.status_rank"
+						   " OR (excluded.is_test_call AND NOT c.is_test_call)");
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+	{
+		appendStringInfoString(sql, " OR (");
+		append_wins(sql, f);
+		appendStringInfo(sql, " AND excluded.%s IS DISTINCT FROM c.%s)",
+						 vapi_fields[f].column, vapi_fields[f].column);
+	}
+	appendStringInfoChar(sql, ')');
+}
+
+/* Generate the upsert statement from vapi_fields[]. */
+static char *
+upsert_sql(void)
+{
+	StringInfoData sql;
+	int			f;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "INSERT INTO vapi.calls AS c (vapi_call_id");
+	for (f = 0; f < VF_NUM_FIELDS; f++)
+		appendStringInfo(&sql, ", %s", vapi_fields[f].column);
+	appendStringInfoString(&sql, ", is_test_call, status_rank, status, field_versions,"
+						   " first_event_at, last_event_at, created_at, updated_at)"
+						   " VALUES ($1");
+	for (f = 0; f < VF_NUM_FIELDS; f++)
+		appendStringInfo(&sql, ", $%d", P_FIELD(f));
+	appendStringInfo(&sql, ", $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+					 P_IS_TEST, P_RANK, P_STATUS, P_VERSIONS,
+					 P_EVENT_AT, P_EVENT_AT, P_NOW, P_NOW);
+
+	appendStringInfoString(&sql, " ON CONFLICT (vapi_call_id) DO UPDATE SET ");
+	for (f = 0; f < VF_NUM_FIELDS; f++)
+	{
+		appendStringInfo(&sql, "%s = ", vapi_fields[f].column);
+		append_merged(&sql, f);
+		appendStringInfoString(&sql, ", ");
+	}
+	appendStringInfoString(&sql,
+						   "is_test_call = c.is_test_call OR excluded.is_test_call, "
+						   "status_rank = greatest(c.status_rank, excluded.status_rank), "
+						   "status = CASE WHEN greatest(c.status_rank, excluded.status_rank) = 6"
+						   " THEN coalesce(vapi.classify_ended_reason(");
+	append_merged(&sql, VF_ENDED_REASON);
+	appendStringInfoString(&sql,
+						   "), 'completed') ELSE ('{scheduled,queued,ringing,in-progress,forwarding}'::text[])"
+						   "[greatest(c.status_rank, excluded.status_rank)] END, "
+						   "field_versions = ARRAY[");
+	for (f = 0; f < VF_NUM_FIELDS; f++)
+		appendStringInfo(&sql, "%sgreatest(coalesce(c.field_versions[%d], 0), excluded.field_versions[%d])",
+						 f ? ", " : "", f + 1, f + 1);
+	appendStringInfoString(&sql,
+						   "], first_event_at = least(c.first_event_at, excluded.first_event_at), "
+						   "last_event_at = greatest(c.last_event_at, excluded.last_event_at), "
+						   "events_applied = c.events_applied + 1, "
+						   "last_change_seq = CASE WHEN ");
+	append_visible_change(&sql);
+	appendStringInfoString(&sql, " THEN c.events_applied + 1 ELSE c.last_change_seq END, "
+						   "updated_at = CASE WHEN ");
+	append_visible_change(&sql);
+	appendStringInfoString(&sql, " THEN excluded.updated_at ELSE c.updated_at END"
+						   " WHERE excluded.status_rank > c.status_rank"
+						   " OR (excluded.is_test_call AND NOT c.is_test_call)"
+						   " OR excluded.first_event_at < c.first_event_at"
+						   " OR excluded.last_event_at > c.last_event_at");
+	for (f = 0; f < VF_NUM_FIELDS; f++)
+	{
+		appendStringInfoString(&sql, " OR ");
+		append_wins(&sql, f);
+	}
+	appendStringInfoString(&sql, " RETURNING id, status, events_applied = 1,"
+						   " last_change_seq = events_applied");
+	return sql.data;
+}
+
+static SPIPlanPtr
+prepare_upsert(void)
+{
+	Oid			argtypes[NPARAMS];
+
+	if (upsert_plan != NULL)
+		return upsert_plan;
+	argtypes[P_CALL_ID - 1] = TEXTOID;
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+		argtypes[P_FIELD(f) - 1] = vapi_fields[f].type;
+	argtypes[P_IS_TEST - 1] = BOOLOID;
+	argtypes[P_RANK - 1] = INT2OID;
+	argtypes[P_STATUS - 1] = TEXTOID;
+	argtypes[P_VERSIONS - 1] = INT8ARRAYOID;
+	argtypes[P_EVENT_AT - 1] = TIMESTAMPTZOID;
+	argtypes[P_NOW - 1] = TIMESTAMPTZOID;
+	return vapi_prepare(&upsert_plan, upsert_sql(), NPARAMS, argtypes);
+}
+
+/* An empty jsonb object, the default of vapi.calls.metadata. */
+static Datum
+empty_object(void)
+{
+	JsonbParseState *state = NULL;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL)));
+}
+
+/* The status a new row gets from this event alone. */
+static const char *
+insert_status(VapiEvent *ev)
+{
+	if (ev->rank != VAPI_RANK_TERMINAL)
+		return vapi_rank_name(ev->rank);
+	if (ev->isnull[VF_ENDED_REASON])
+		return "completed";
+	return vapi_classify_ended_reason(VARDATA_ANY(DatumGetPointer(ev->value[VF_ENDED_REASON])),
+									  VARSIZE_ANY_EXHDR(DatumGetPointer(ev->value[VF_ENDED_REASON])));
+}
+
+/* id and status of an existing row (after a no-op upsert). */
+void
+vapi_lookup_call(text *call_id, VapiMergeResult *res)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		arg[1] = {PointerGetDatum(call_id)};
+	bool		isnull;
+
+	vapi_prepare(&lookup_plan,
+				 "SELECT id, status FROM vapi.calls WHERE vapi_call_id = $1",
+				 1, argtypes);
+	if (vapi_execute(lookup_plan, arg, NULL, SPI_OK_SELECT) == 0)
+		return;
+	res->call_uuid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	res->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+}
+
+/*
+ * Upsert the event into its call row.  The event must have been resolved.
+ * event_at falls back to now when the message has no usable timestamp.
+ */
+void
+vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
+{
+	SPIPlanPtr	plan = prepare_upsert();
+	Datum		values[NPARAMS];
+	char		nulls[NPARAMS];
+	Datum		versions[VF_NUM_FIELDS];
+	const char *status = insert_status(ev);
+	bool		isnull;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	memset(res, 0, sizeof(*res));
+
+	values[P_CALL_ID - 1] = PointerGetDatum(ev->call_id);
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+	{
+		values[P_FIELD(f) - 1] = ev->value[f];
+		nulls[P_FIELD(f) - 1] = ev->isnull[f] ? 'n' : ' ';
+		versions[f] = Int64GetDatum(ev->isnull[f] ? 0 : ev->fversion[f]);
+	}
+	if (ev->isnull[VF_METADATA])
+	{
+		values[P_FIELD(VF_METADATA) - 1] = empty_object();
+		nulls[P_FIELD(VF_METADATA) - 1] = ' ';
+	}
+	values[P_IS_TEST - 1] = BoolGetDatum(ev->is_test_call);
+	values[P_RANK - 1] = Int16GetDatum(ev->rank);
+	values[P_STATUS - 1] = status ? CStringGetTextDatum(status) : (Datum) 0;
+	nulls[P_STATUS - 1] = status ? ' ' : 'n';
+	values[P_VERSIONS - 1] = PointerGetDatum(construct_array(versions, VF_NUM_FIELDS,
+															 INT8OID, sizeof(int64),
+															 FLOAT8PASSBYVAL,
+															 TYPALIGN_DOUBLE));
+	values[P_EVENT_AT - 1] = TimestampTzGetDatum(ev->has_event_at ? ev->event_at : now);
+	values[P_NOW - 1] = TimestampTzGetDatum(now);
+
+	if (vapi_execute(plan, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
+	{
+		/* nothing new: an exact repeat, or an older copy of what we have */
+		vapi_lookup_call(ev->call_id, res);
+		return;
+	}
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	res->call_uuid = SPI_getbinval(tuple, desc, 1, &isnull);
+	res->status = SPI_getvalue(tuple, desc, 2);
+	res->inserted = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
+	res->changed = res->inserted || DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+}

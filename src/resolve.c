@@ -1,0 +1,139 @@
+/*-------------------------------------------------------------------------
+ *
+ * resolve.c
+ *	  The resolver: which org owns a call, and who the caller is.
+ *
+ * Org: the assistant id through vapi.agents, else the phone number id
+ * through vapi.phone_numbers, else org_id in the call's metadata (unless
+ * vapi.metadata_org_fallback is off), else whatever the row already has.
+ * Caller: the org's contact whose normalized phone equals the customer's,
+ * else the name Vapi sent, else 'Unknown Caller'.
+ *
+ * Each source is a priority above the event version (vapi_calls.h), so
+ * the merge keeps the best-sourced value whatever the delivery order.
+ * Every lookup is its own statement, run before the upsert.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "spi_util.h"
+#include "vapi_calls.h"
+
+static SPIPlanPtr agent_plan = NULL;
+static SPIPlanPtr phone_plan = NULL;
+static SPIPlanPtr row_org_plan = NULL;
+static SPIPlanPtr contact_plan = NULL;
+
+/* Run a one-parameter-per-key lookup; true and *result if a row has a value. */
+static bool
+lookup(SPIPlanPtr plan, Datum *args, Datum *result)
+{
+	vapi_execute(plan, args, NULL, SPI_OK_SELECT);
+	return vapi_first_datum(result);
+}
+
+/* The org of an assistant, a phone number, or none. */
+static bool
+resolve_org(VapiEvent *ev, Datum *org, int *prio)
+{
+	Oid			texttype[1] = {TEXTOID};
+	Datum		arg[1];
+
+	if (ev->assistant_id != NULL)
+	{
+		vapi_prepare(&agent_plan,
+					 "SELECT org_id FROM vapi.agents WHERE vapi_assistant_id = $1",
+					 1, texttype);
+		arg[0] = PointerGetDatum(ev->assistant_id);
+		if (lookup(agent_plan, arg, org))
+		{
+			*prio = VAPI_ORG_FROM_ASSISTANT;
+			return true;
+		}
+	}
+	if (ev->phone_number_id != NULL)
+	{
+		vapi_prepare(&phone_plan,
+					 "SELECT org_id FROM vapi.phone_numbers WHERE vapi_phone_number_id = $1",
+					 1, texttype);
+		arg[0] = PointerGetDatum(ev->phone_number_id);
+		if (lookup(phone_plan, arg, org))
+		{
+			*prio = VAPI_ORG_FROM_PHONE;
+			return true;
+		}
+	}
+	if (ev->has_metadata_org && vapi_metadata_org_fallback)
+	{
+		*org = ev->metadata_org;
+		*prio = VAPI_ORG_FROM_METADATA;
+		return true;
+	}
+	return false;
+}
+
+/* The org already on the call's row, for a contact lookup. */
+static bool
+row_org(VapiEvent *ev, Datum *org)
+{
+	Oid			texttype[1] = {TEXTOID};
+	Datum		arg[1];
+
+	vapi_prepare(&row_org_plan,
+				 "SELECT org_id FROM vapi.calls WHERE vapi_call_id = $1",
+				 1, texttype);
+	arg[0] = PointerGetDatum(ev->call_id);
+	return lookup(row_org_plan, arg, org);
+}
+
+/* The name of the org's contact with this normalized phone, if any. */
+static bool
+contact_name(Datum org, text *phone, Datum *name)
+{
+	Oid			argtypes[2] = {UUIDOID, TEXTOID};
+	Datum		args[2];
+
+	vapi_prepare(&contact_plan,
+				 "SELECT name FROM vapi.contacts"
+				 " WHERE org_id = $1 AND vapi.normalize_phone(phone) = $2"
+				 " AND name IS NOT NULL AND name <> ''"
+				 " ORDER BY id LIMIT 1",
+				 2, argtypes);
+	args[0] = org;
+	args[1] = PointerGetDatum(phone);
+	return lookup(contact_plan, args, name);
+}
+
+/* Resolve the org and the caller name of an event about to be applied. */
+void
+vapi_resolve(VapiEvent *ev)
+{
+	Datum		org = (Datum) 0;
+	int			prio = 0;
+	bool		has_org = resolve_org(ev, &org, &prio);
+	Datum		name;
+	text	   *phone;
+
+	if (has_org)
+		vapi_set_field(ev, VF_ORG_ID, org,
+					   ev->version | ((int64) prio << VAPI_PRIO_SHIFT));
+
+	if (ev->customer_number != NULL &&
+		(phone = vapi_normalize_phone_text(VARDATA_ANY(ev->customer_number),
+										   VARSIZE_ANY_EXHDR(ev->customer_number))) != NULL &&
+		(has_org || row_org(ev, &org)) &&
+		contact_name(org, phone, &name))
+		vapi_set_field(ev, VF_CALLER_NAME, name,
+					   ev->version | ((int64) VAPI_NAME_FROM_CONTACT << VAPI_PRIO_SHIFT));
+	else if (ev->customer_name != NULL)
+		vapi_set_field(ev, VF_CALLER_NAME, PointerGetDatum(ev->customer_name),
+					   ev->version | ((int64) VAPI_NAME_FROM_VAPI << VAPI_PRIO_SHIFT));
+	else
+		vapi_set_field(ev, VF_CALLER_NAME, CStringGetTextDatum("Unknown Caller"),
+					   ev->version);
+}

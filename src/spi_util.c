@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.c
+ *	  Prepare-once, execute-checked helpers around SPI (see spi_util.h).
+ *
+ * Callers are inside SPI_connect()/SPI_finish(); results stay in SPI's
+ * memory until SPI_finish().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+
+#include "spi_util.h"
+
+/*
+ * Prepare sql into *plan and keep it, unless that was done already.  A
+ * failure here is a bug or a broken installation, so it raises.
+ */
+SPIPlanPtr
+vapi_prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	p;
+
+	if (*plan != NULL)
+		return *plan;
+	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	if (p == NULL)
+		elog(ERROR, "vapi_calls: SPI_prepare failed (%s) for: %s",
+			 SPI_result_code_string(SPI_result), sql);
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "vapi_calls: SPI_keepplan failed");
+	*plan = p;
+	return p;
+}
+
+/*
+ * Execute a kept plan and check that it returned the SPI code expected
+ * (SPI_OK_SELECT, SPI_OK_INSERT_RETURNING, ...).  Returns SPI_processed.
+ *
+ * Never read-only, even for lookups: a read-only execution reuses the
+ * calling statement's snapshot, and would not see the rows that earlier
+ * calls in the same statement (SELECT vapi_ingest(p) FROM ...) wrote.
+ */
+int
+vapi_execute(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "vapi_calls: SPI_execute_plan returned %s, expected %s",
+			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+	return (int) SPI_processed;
+}
+
+/*
+ * The first column of the first row of the last result, if there is a row
+ * and the value is not null.
+ */
+bool
+vapi_first_datum(Datum *value)
+{
+	bool		isnull;
+
+	if (SPI_processed == 0 || SPI_tuptable == NULL)
+		return false;
+	*value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull;
+}

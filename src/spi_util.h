@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.h
+ *	  Kept SPI plans: prepared once per backend, executed with parameters.
+ *
+ * Every statement the extension runs on the hot path is a VapiPlan: its SQL
+ * text is fixed (schema-qualified, no values pasted in), it is prepared on
+ * first use with SPI_prepare_cursor(CURSOR_OPT_GENERIC_PLAN) and kept with
+ * SPI_keepplan.  PostgreSQL's plan cache revalidates it after DDL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef VAPI_SPI_UTIL_H
+#define VAPI_SPI_UTIL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+extern SPIPlanPtr vapi_prepare(SPIPlanPtr *plan, const char *sql, int nargs,
+							   Oid *argtypes);
+extern int	vapi_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
+						 int expected);
+extern bool vapi_first_datum(Datum *value);
+
+#endif							/* VAPI_SPI_UTIL_H */

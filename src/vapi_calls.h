@@ -1,0 +1,185 @@
+/*-------------------------------------------------------------------------
+ *
+ * vapi_calls.h
+ *	  Declarations shared by the subsystems of the vapi_calls extension.
+ *
+ * The hot path is: payload.c reads one delivery into a VapiEvent without
+ * touching the database; resolve.c looks up the org and the caller;
+ * merge.c upserts the call row; eventlog.c keeps the delivery; ingest.c
+ * ties them together inside a subtransaction and builds the result.
+ * Everything here runs in the backend that calls vapi_ingest().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef VAPI_CALLS_H
+#define VAPI_CALLS_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+/*
+ * Status ranks.  Status never moves backwards: a call's rank is the highest
+ * rank of any event applied to it.  Rank 0 means "this event implies no
+ * status" (a status-update whose status we do not know).
+ */
+#define VAPI_RANK_NONE			0
+#define VAPI_RANK_SCHEDULED		1
+#define VAPI_RANK_QUEUED		2
+#define VAPI_RANK_RINGING		3
+#define VAPI_RANK_IN_PROGRESS	4
+#define VAPI_RANK_FORWARDING	5
+#define VAPI_RANK_TERMINAL		6
+
+/*
+ * What the payload reader decided to do with a delivery.
+ */
+typedef enum VapiDisposition
+{
+	VAPI_APPLY,					/* has a call id and a type we apply */
+	VAPI_IGNORE,				/* well-formed, but nothing to apply */
+	VAPI_REJECT					/* malformed: no usable call id */
+} VapiDisposition;
+
+/*
+ * The columns of vapi.calls that events set, each merged by "the value of
+ * the highest-versioned event that carries one wins".  The order is the
+ * order of vapi.calls.field_versions and must never change; new fields are
+ * appended.
+ */
+typedef enum VapiField
+{
+	VF_ORG_ID,
+	VF_VAPI_ORG_ID,
+	VF_ASSISTANT_ID,
+	VF_PHONE_NUMBER_ID,
+	VF_CALL_TYPE,
+	VF_DIRECTION,
+	VF_PHONE_NUMBER,
+	VF_FROM_NUMBER,
+	VF_CALLER_NAME,
+	VF_ENDED_REASON,
+	VF_STARTED_AT,
+	VF_ENDED_AT,
+	VF_DURATION_SECONDS,
+	VF_COST,
+	VF_TRANSCRIPT,
+	VF_SUMMARY,
+	VF_SENTIMENT,
+	VF_RECORDING_URL,
+	VF_STEREO_RECORDING_URL,
+	VF_ANALYSIS,
+	VF_METADATA,
+	VF_NUM_FIELDS
+} VapiField;
+
+/* Column name and SQL type of each VapiField (merge.c). */
+typedef struct VapiFieldInfo
+{
+	const char *column;
+	Oid			type;
+} VapiFieldInfo;
+
+extern const VapiFieldInfo vapi_fields[VF_NUM_FIELDS];
+
+/*
+ * Priorities for values whose source matters more than the event that
+ * carried them (org and caller name).  They sit above the event version.
+ */
+#define VAPI_PRIO_SHIFT			61
+#define VAPI_ORG_FROM_METADATA	1
+#define VAPI_ORG_FROM_PHONE		2
+#define VAPI_ORG_FROM_ASSISTANT	3
+#define VAPI_NAME_UNKNOWN		0
+#define VAPI_NAME_FROM_VAPI		1
+#define VAPI_NAME_FROM_CONTACT	2
+
+/*
+ * One delivery, read.  Strings are palloc'd text in the per-call context.
+ */
+typedef struct VapiEvent
+{
+	VapiDisposition disposition;
+	const char *detail;			/* why ignored or rejected; NULL otherwise */
+
+	text	   *type;			/* message.type, NULL if absent */
+	text	   *call_id;		/* message.call.id */
+	const char *status_name;	/* status this event carries or implies */
+	int			rank;			/* VAPI_RANK_* */
+	bool		has_event_at;
+	TimestampTz event_at;		/* message.timestamp */
+	int64		version;		/* rank, timestamp, content hash */
+
+	/* inputs of resolution (NULL when absent) */
+	text	   *assistant_id;
+	text	   *phone_number_id;
+	text	   *customer_number;	/* as sent */
+	text	   *customer_name;
+	Datum		metadata_org;	/* uuid from metadata.org_id */
+	bool		has_metadata_org;
+	bool		is_test_call;
+
+	/* the merged columns; versions are 0 where the value is absent */
+	Datum		value[VF_NUM_FIELDS];
+	bool		isnull[VF_NUM_FIELDS];
+	int64		fversion[VF_NUM_FIELDS];
+} VapiEvent;
+
+/* payload.c */
+extern void vapi_read_event(Jsonb *payload, VapiEvent *ev);
+
+/* classify.c */
+extern const char *vapi_classify_ended_reason(const char *reason, int len);
+extern text *vapi_normalize_phone_text(const char *s, int len);
+extern const char *vapi_rank_name(int rank);
+
+/* resolve.c */
+extern void vapi_resolve(VapiEvent *ev);
+
+/* merge.c */
+typedef struct VapiMergeResult
+{
+	bool		inserted;
+	bool		changed;		/* a visible column changed */
+	Datum		call_uuid;
+	char	   *status;			/* NULL if the row has no status yet */
+} VapiMergeResult;
+
+extern void vapi_set_field(VapiEvent *ev, VapiField f, Datum value, int64 version);
+extern void vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res);
+extern void vapi_lookup_call(text *call_id, VapiMergeResult *res);
+
+/* ingest.c */
+typedef struct VapiOutcome
+{
+	bool		ok;
+	const char *action;			/* inserted, updated, unchanged, ignored, ... */
+	text	   *call_id;		/* Vapi's call id, if the event had one */
+	bool		has_call_uuid;
+	Datum		call_uuid;		/* vapi.calls.id */
+	char	   *status;			/* the row's status after the event */
+	const char *error;			/* a sentence, when !ok */
+} VapiOutcome;
+
+extern void vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out);
+extern Jsonb *vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id);
+extern Jsonb *vapi_ingest_payload(Jsonb *payload);
+
+/* eventlog.c */
+extern bool vapi_should_log(const char *outcome);
+extern int64 vapi_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
+							const char *outcome, const char *detail);
+
+/* guc.c */
+typedef enum VapiLogEvents
+{
+	VAPI_LOG_ALL,
+	VAPI_LOG_ERRORS,
+	VAPI_LOG_NONE
+} VapiLogEvents;
+
+extern int	vapi_log_events;
+extern bool vapi_metadata_org_fallback;
+
+#endif							/* VAPI_CALLS_H */
