@@ -26,6 +26,9 @@ REGRESS = \
 	operations
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
+ISOLATION = \
+	expire_concurrent
+
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers

@@ -36,6 +36,16 @@ count_regress_output() {
 	done < <(sed -nE 's/^(test| )? *([A-Za-z0-9_-]+) +\.\.\. +([A-Za-z]+).*/\2 \3/p' "$out")
 }
 
+# A runner that stops early (a missing expected file, a crash) prints no
+# status for the test it was on: its exit status still counts.
+count_runner_status() {
+	local runner=$1 rc=$2 failed_before=$3
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq "$failed_before" ]; then
+		failed=$((failed + 1))
+		failures+=("$runner(exit $rc)")
+	fi
+}
+
 # Run one script test (test/*.sh): exit status 0 passes.
 run_script_test() {
 	local t=$1 name
@@ -68,13 +78,17 @@ set +e
 "$PGXS_DIR/test/regress/pg_regress" --inputdir=. --bindir="$SYS_BIN" \
 	--dbname=contrib_regression $(make -s PG_CONFIG="$PG_CONFIG" print-regress-opts) \
 	$regress_tests | tee "$WORK/regress.out"
+rc=${PIPESTATUS[0]} failed_before=$failed
 count_regress_output "$WORK/regress.out"
+count_runner_status pg_regress "$rc" "$failed_before"
 [ -f regression.diffs ] && head -n 200 regression.diffs
 if [ -n "$isolation_tests" ]; then
 	"$PGXS_DIR/test/isolation/pg_isolation_regress" --inputdir=. --outputdir=output_iso \
 		--bindir="$SYS_BIN" --dbname=isolation_regression \
 		--load-extension=vapi_calls $isolation_tests | tee "$WORK/isolation.out"
+	rc=${PIPESTATUS[0]} failed_before=$failed
 	count_regress_output "$WORK/isolation.out"
+	count_runner_status pg_isolation_regress "$rc" "$failed_before"
 	[ -f output_iso/regression.diffs ] && head -n 200 output_iso/regression.diffs
 fi
 if [ $# -eq 0 ]; then
