@@ -7,7 +7,7 @@
 #   scripts/test.sh TEST...    only these pg_regress tests
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_build_deps postgresql-contrib
+ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron"
 build
 temp_install
 start_cluster "fsync = off" "max_connections = 50"
