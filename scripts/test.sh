@@ -10,6 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron"
 build
 temp_install
+# scripts/valgrind.sh runs the suite with the server under valgrind.
+[ -z "${VAPI_VALGRIND_LOGS:-}" ] || valgrind_server "$VAPI_VALGRIND_LOGS"
 start_cluster "fsync = off" "max_connections = 50"
 
 # The real Vapi bodies live beside the repository, in shared/; when that
