@@ -45,3 +45,12 @@ print-isolation:
 print-regress-opts:
 	@echo $(REGRESS_OPTS)
 .PHONY: print-regress print-isolation print-regress-opts
+
+# A release tarball of the committed tree: make dist [DISTDIR=dir] writes
+# $(DISTDIR)/vapi_calls-<version>.tar.gz (git archive of HEAD).
+DISTDIR ?= .
+dist:
+	@git diff --quiet HEAD -- || echo "make dist: uncommitted changes are not in the tarball" >&2
+	git archive --format=tar.gz --prefix=$(EXTENSION)-$(EXTVERSION)/ \
+		-o $(DISTDIR)/$(EXTENSION)-$(EXTVERSION).tar.gz HEAD
+.PHONY: dist
