@@ -22,8 +22,12 @@ REGRESS = \
 	classify_ended_reason \
 	ingest_shapes \
 	resolution \
-	bad_input
+	bad_input \
+	operations
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
+
+ISOLATION = \
+	expire_concurrent
 
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
@@ -41,3 +45,12 @@ print-isolation:
 print-regress-opts:
 	@echo $(REGRESS_OPTS)
 .PHONY: print-regress print-isolation print-regress-opts
+
+# A release tarball of the committed tree: make dist [DISTDIR=dir] writes
+# $(DISTDIR)/vapi_calls-<version>.tar.gz (git archive of HEAD).
+DISTDIR ?= .
+dist:
+	@git diff --quiet HEAD -- || echo "make dist: uncommitted changes are not in the tarball" >&2
+	git archive --format=tar.gz --prefix=$(EXTENSION)-$(EXTVERSION)/ \
+		-o $(DISTDIR)/$(EXTENSION)-$(EXTVERSION).tar.gz HEAD
+.PHONY: dist

@@ -74,7 +74,7 @@ start_cluster() {
 		local opt
 		for opt in "$@"; do echo "$opt"; done
 	} >>"$DATA/postgresql.conf"
-	as_pg "$BIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null ||
+	as_pg "$BIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t "${PG_CTL_TIMEOUT:-60}" start >/dev/null ||
 		{ cat "$WORK/server.log" >&2; return 1; }
 	export PGHOST=$SOCK PGPORT PGUSER=postgres PGDATABASE=postgres
 	trap stop_cluster EXIT
@@ -85,6 +85,27 @@ stop_cluster() {
 		as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
 	fi
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "${WORK:?}"
+}
+
+# Make the private server run under valgrind memcheck (scripts/valgrind.sh):
+# the postgres binary becomes a script that starts the real one under
+# valgrind, one log file per process in directory $1, except for initdb's
+# bootstrap and the version checks, which run the real binary directly.
+# Call after temp_install, before start_cluster.
+valgrind_server() {
+	local logs=$1 real=$BIN/postgres.real
+	mv "$BIN/postgres" "$real"
+	cat >"$BIN/postgres" <<EOF
+#!/bin/sh
+case "\$1" in
+--boot|--single|-V|--version|-C|--describe-config) exec "$real" "\$@" ;;
+esac
+exec valgrind --quiet --tool=memcheck --trace-children=yes --leak-check=no \\
+	--num-callers=40 --error-markers=VALGRIND_ERROR_BEGIN,VALGRIND_ERROR_END \\
+	--suppressions="$REPO/test/valgrind.supp" --gen-suppressions=all \\
+	--log-file="$logs/postgres.%p.log" "$real" "\$@"
+EOF
+	chmod 755 "$BIN/postgres"
 }
 
 psql_q() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }

@@ -7,9 +7,11 @@
 #   scripts/test.sh TEST...    only these pg_regress tests
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_build_deps postgresql-contrib
+ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron"
 build
 temp_install
+# scripts/valgrind.sh runs the suite with the server under valgrind.
+[ -z "${VAPI_VALGRIND_LOGS:-}" ] || valgrind_server "$VAPI_VALGRIND_LOGS"
 start_cluster "fsync = off" "max_connections = 50"
 
 # The real Vapi bodies live beside the repository, in shared/; when that
@@ -34,6 +36,16 @@ count_regress_output() {
 			failures+=("$name")
 		fi
 	done < <(sed -nE 's/^(test| )? *([A-Za-z0-9_-]+) +\.\.\. +([A-Za-z]+).*/\2 \3/p' "$out")
+}
+
+# A runner that stops early (a missing expected file, a crash) prints no
+# status for the test it was on: its exit status still counts.
+count_runner_status() {
+	local runner=$1 rc=$2 failed_before=$3
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq "$failed_before" ]; then
+		failed=$((failed + 1))
+		failures+=("$runner(exit $rc)")
+	fi
 }
 
 # Run one script test (test/*.sh): exit status 0 passes.
@@ -68,13 +80,17 @@ set +e
 "$PGXS_DIR/test/regress/pg_regress" --inputdir=. --bindir="$SYS_BIN" \
 	--dbname=contrib_regression $(make -s PG_CONFIG="$PG_CONFIG" print-regress-opts) \
 	$regress_tests | tee "$WORK/regress.out"
+rc=${PIPESTATUS[0]} failed_before=$failed
 count_regress_output "$WORK/regress.out"
+count_runner_status pg_regress "$rc" "$failed_before"
 [ -f regression.diffs ] && head -n 200 regression.diffs
 if [ -n "$isolation_tests" ]; then
 	"$PGXS_DIR/test/isolation/pg_isolation_regress" --inputdir=. --outputdir=output_iso \
 		--bindir="$SYS_BIN" --dbname=isolation_regression \
 		--load-extension=vapi_calls $isolation_tests | tee "$WORK/isolation.out"
+	rc=${PIPESTATUS[0]} failed_before=$failed
 	count_regress_output "$WORK/isolation.out"
+	count_runner_status pg_isolation_regress "$rc" "$failed_before"
 	[ -f output_iso/regression.diffs ] && head -n 200 output_iso/regression.diffs
 fi
 if [ $# -eq 0 ]; then

@@ -644,3 +644,6 @@ SELECT reason, vapi.classify_ended_reason(reason) FROM (VALUES
   ('new-vapifault-thing'), ('call.start.anything'), ('pipeline-error-new-model'),
   ('some-call-cancelled'), (''), ('CUSTOMER-ENDED-CALL')) AS t(reason);
 SELECT vapi.classify_ended_reason(NULL) IS NULL AS null_in_null_out;
+-- The extension's own reason, given by vapi.expire_stale_calls() to a call
+-- whose end never came, is a failure.
+SELECT vapi.classify_ended_reason('vapi_calls.expired-no-end-of-call-report');

@@ -65,6 +65,7 @@ static const char *const failed_reasons[] = {
 	"scheduled-call-deleted",
 	"twilio-failed-to-connect-call",
 	"twilio-reported-customer-misdialed",
+	"vapi_calls.expired-no-end-of-call-report",	/* vapi.expire_stale_calls() */
 	"vonage-disconnected",
 	"vonage-failed-to-connect-call",
 	"vonage-rejected",

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The upgrade path: install the oldest version that has a full install
+# script, ALTER EXTENSION ... UPDATE TO each next version in turn (through
+# the sql/vapi_calls--A--B.sql scripts) up to default_version, with data in
+# the tables all the way, then compare the catalog with a fresh install of
+# the newest version (test/catalog_snapshot.sql) and check that the data
+# survived and ingestion still works.
+#
+# With only 0.1.0 released there is no step to take yet: the walk is empty
+# and the comparison is of two installs of 0.1.0.  The test still checks
+# that every version has a path to the newest, that the oldest script loads
+# against today's library (every C symbol it names still exists), and that
+# the snapshot is deterministic.  Every vapi_calls--A--B.sql added later is
+# walked and compared automatically.
+set -euo pipefail
+
+: "${REPO:?}" "${BIN:?}" "${WORK:?}"
+psql_db() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$@"; }
+fail() { echo "upgrade: $*" >&2; exit 1; }
+
+default_version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$REPO/vapi_calls.control")
+[ -n "$default_version" ] || fail "no default_version in vapi_calls.control"
+
+# Versions from the script names: vapi_calls--V.sql installs V,
+# vapi_calls--A--B.sql updates A to B.
+full_versions=()
+updates=()
+for f in "$REPO"/sql/vapi_calls--*.sql; do
+	v=${f##*/vapi_calls--}
+	v=${v%.sql}
+	case $v in
+	*--*) updates+=("$v") ;;
+	*) full_versions+=("$v") ;;
+	esac
+done
+[ ${#full_versions[@]} -gt 0 ] || fail "no full install script in sql/"
+oldest=$(printf '%s\n' "${full_versions[@]}" | sort -V | head -n 1)
+echo "oldest full script: $oldest; newest: $default_version; update scripts: ${updates[*]:-none}"
+
+# The next version after $1: the lowest B of the scripts $1--B.
+next_version() {
+	local u
+	for u in ${updates[@]+"${updates[@]}"}; do
+		[ "${u%%--*}" = "$1" ] && echo "${u#*--}"
+	done | sort -V | head -n 1
+}
+
+db_upgraded=vapi_upgrade_path
+db_fresh=vapi_upgrade_fresh
+for db in $db_upgraded $db_fresh; do
+	psql_db postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+done
+
+# The oldest version, with data in every table.
+psql_db $db_upgraded -c "CREATE EXTENSION vapi_calls VERSION '$oldest'"
+psql_db $db_upgraded <<'SQL'
+INSERT INTO vapi.agents VALUES ('asst-up', '22222222-2222-2222-2222-222222222222', 'Upgrade desk');
+INSERT INTO vapi.phone_numbers VALUES ('pn-up', '22222222-2222-2222-2222-222222222222', '+15550001111');
+INSERT INTO vapi.contacts (org_id, phone, name) VALUES ('22222222-2222-2222-2222-222222222222', '+15550102020', 'Grace Hopper');
+SELECT vapi_ingest('{"message": {"type": "status-update", "status": "in-progress", "timestamp": 1767225601000,
+  "call": {"id": "call-up-1", "type": "inboundPhoneCall", "assistantId": "asst-up"},
+  "customer": {"number": "+15550102020"}}}');
+SELECT vapi_ingest('{"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
+  "timestamp": 1767225660000, "call": {"id": "call-up-1"}, "summary": "Asked about hours"}}');
+SQL
+snapshot_data() {
+	psql_db "$1" <<'SQL'
+SELECT 'calls ' || string_agg(format('%s %s %s %s %s %s', vapi_call_id, org_id, status, ended_reason, caller_name, summary), '; ' ORDER BY vapi_call_id) FROM vapi.calls;
+SELECT 'events ' || string_agg(format('%s %s %s %s', id, vapi_call_id, type, outcome), '; ' ORDER BY id) FROM vapi.events;
+SELECT 'directory ' || (SELECT count(*) FROM vapi.agents) || ' ' || (SELECT count(*) FROM vapi.phone_numbers) || ' ' || (SELECT count(*) FROM vapi.contacts);
+SQL
+}
+data_before=$(snapshot_data $db_upgraded)
+
+# Walk: one ALTER EXTENSION ... UPDATE TO per step.
+current=$oldest
+steps=0
+while [ "$current" != "$default_version" ]; do
+	next=$(next_version "$current")
+	[ -n "$next" ] || fail "no upgrade script from $current towards $default_version"
+	echo "ALTER EXTENSION vapi_calls UPDATE TO '$next'  (from $current)"
+	psql_db $db_upgraded -c "ALTER EXTENSION vapi_calls UPDATE TO '$next'"
+	got=$(psql_db $db_upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'vapi_calls'")
+	[ "$got" = "$next" ] || fail "after UPDATE TO '$next' the version is '$got'"
+	current=$next
+	steps=$((steps + 1))
+	[ $steps -le 1000 ] || fail "the upgrade scripts form a cycle"
+done
+echo "walked $steps step(s) from $oldest to $default_version"
+
+# PostgreSQL itself must find a path from every full script to the newest.
+for v in "${full_versions[@]}"; do
+	[ "$v" = "$default_version" ] && continue
+	path=$(psql_db $db_upgraded -c "SELECT path FROM pg_extension_update_paths('vapi_calls')
+		WHERE source = '$v' AND target = '$default_version'")
+	[ -n "$path" ] || fail "PostgreSQL finds no update path from $v to $default_version"
+done
+
+# A fresh install of the newest version, and the two catalogs compared.
+psql_db $db_fresh -c "CREATE EXTENSION vapi_calls"
+mkdir -p "$WORK/upgrade"
+psql_db $db_upgraded -f "$REPO/test/catalog_snapshot.sql" >"$WORK/upgrade/upgraded.txt"
+psql_db $db_fresh -f "$REPO/test/catalog_snapshot.sql" >"$WORK/upgrade/fresh.txt"
+[ "$(wc -l <"$WORK/upgrade/fresh.txt")" -gt 50 ] || fail "the catalog snapshot is suspiciously small"
+if ! diff -u "$WORK/upgrade/fresh.txt" "$WORK/upgrade/upgraded.txt"; then
+	fail "the upgraded catalog (+) differs from a fresh install of $default_version (-)"
+fi
+echo "catalogs match: $(wc -l <"$WORK/upgrade/fresh.txt") facts"
+
+# The data came through, and the upgraded database still ingests.
+[ "$(snapshot_data $db_upgraded)" = "$data_before" ] || fail "data changed during the upgrade"
+action=$(psql_db $db_upgraded -c "SELECT vapi_ingest('{\"message\": {\"type\": \"status-update\", \"status\": \"ended\",
+  \"endedReason\": \"customer-ended-call\", \"timestamp\": 1767225700000, \"call\": {\"id\": \"call-up-2\"}}}')->>'action'")
+[ "$action" = inserted ] || fail "ingest after the upgrade gave '$action'"
+
+for db in $db_upgraded $db_fresh; do
+	psql_db postgres -c "DROP DATABASE $db"
+done
+echo "upgrade path ok"
