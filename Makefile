@@ -12,7 +12,9 @@ OBJS = \
 	src/merge.o \
 	src/payload.o \
 	src/resolve.o \
-	src/spi_util.o
+	src/spi_util.o \
+	src/replay.o \
+	src/reresolve.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -22,7 +24,10 @@ REGRESS = \
 	classify_ended_reason \
 	ingest_shapes \
 	resolution \
-	bad_input
+	bad_input \
+	convergence \
+	error_capture \
+	replay
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc

@@ -22,11 +22,22 @@
 SPIPlanPtr
 vapi_prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
+	return vapi_prepare_opts(plan, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+}
+
+/*
+ * The same with other cursor options: CURSOR_OPT_CUSTOM_PLAN for a statement
+ * whose parameters are optional filters, so each run is planned for its values.
+ */
+SPIPlanPtr
+vapi_prepare_opts(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+				  int cursor_options)
+{
 	SPIPlanPtr	p;
 
 	if (*plan != NULL)
 		return *plan;
-	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	p = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 	if (p == NULL)
 		elog(ERROR, "vapi_calls: SPI_prepare failed (%s) for: %s",
 			 SPI_result_code_string(SPI_result), sql);
