@@ -27,7 +27,15 @@ REGRESS = \
 	bad_input \
 	convergence \
 	error_capture \
-	replay
+	replay \
+	reresolve \
+	log_events
+ISOLATION = \
+	first_insert_race \
+	report_progress_race \
+	duplicate_race \
+	lock_failure_capture \
+	reresolve_race
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc
