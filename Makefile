@@ -37,6 +37,7 @@ ISOLATION = \
 	lock_failure_capture \
 	reresolve_race
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
+ISOLATION_OPTS = --load-extension=vapi_calls
 
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

@@ -57,43 +57,17 @@ PG_FUNCTION_INFO_V1(vapi_replay);
 #define OUT_DETAIL		4
 #define OUT_NCOLS		5
 
+/* Where the lines of the result go. */
+typedef struct ReplayResult
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+} ReplayResult;
+
 static SPIPlanPtr scan_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
 
-/* Open the cursor over the events to replay, in id order. */
-static Portal
-open_scan(FunctionCallInfo fcinfo)
-{
-	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[4];
-	char		nulls[4];
-	Portal		portal;
-
-	/*
-	 * Every filter is optional: planned for each run's values (a custom
-	 * plan), so a time range can use the received_at index.
-	 */
-	vapi_prepare_opts(&scan_plan,
-					  "SELECT id, vapi_call_id, received_at, payload, outcome, detail"
-					  " FROM vapi.events"
-					  " WHERE ($1 IS NULL OR received_at >= $1)"
-					  " AND ($2 IS NULL OR received_at < $2)"
-					  " AND ($3 IS NULL OR outcome = ANY ($3))"
-					  " AND ($4 IS NULL OR vapi_call_id = ANY ($4))"
-					  " ORDER BY id",
-					  4, argtypes, CURSOR_OPT_CUSTOM_PLAN);
-	for (int i = 0; i < 4; i++)
-	{
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-	}
-	portal = SPI_cursor_open(NULL, scan_plan, values, nulls, false);
-	if (portal == NULL)
-		elog(ERROR, "vapi_calls: SPI_cursor_open failed (%s)",
-			 SPI_result_code_string(SPI_result));
-	return portal;
-}
-
+/* Did the delivery take effect (or had it already)? */
 static bool
 is_success(const char *outcome)
 {
@@ -137,11 +111,12 @@ update_event(Datum call_id, Datum id, const char *action, const char *detail)
 
 /*
  * Apply one stored event (a row of the scan) and add its line to the
- * result.  Runs in an SPI connection of its own.
+ * result (arg, a ReplayResult).  Runs in an SPI connection of its own.
  */
 static void
-replay_one(HeapTuple row, TupleDesc rowdesc, Tuplestorestate *result, TupleDesc resultdesc)
+replay_one(HeapTuple row, TupleDesc rowdesc, void *arg)
 {
+	ReplayResult *result = (ReplayResult *) arg;
 	bool		isnull;
 	Datum		id;
 	Datum		call_id;
@@ -184,10 +159,42 @@ replay_one(HeapTuple row, TupleDesc rowdesc, Tuplestorestate *result, TupleDesc 
 	values[OUT_ACTION] = CStringGetTextDatum(out.action);
 	values[OUT_DETAIL] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
 	nulls[OUT_DETAIL] = (detail == NULL);
-	tuplestore_putvalues(result, resultdesc, values, nulls);
+	tuplestore_putvalues(result->store, result->desc, values, nulls);
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
+}
+
+/*
+ * Replay the events the arguments select, in id order, adding a line per
+ * event to the result.
+ */
+static void
+replay_selected(FunctionCallInfo fcinfo, ReplayResult *result)
+{
+	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[4];
+	char		nulls[4];
+
+	/*
+	 * Every filter is optional: planned for each run's values (a custom
+	 * plan), so a time range can use the received_at index.
+	 */
+	vapi_prepare_opts(&scan_plan,
+					  "SELECT id, vapi_call_id, received_at, payload, outcome, detail"
+					  " FROM vapi.events"
+					  " WHERE ($1 IS NULL OR received_at >= $1)"
+					  " AND ($2 IS NULL OR received_at < $2)"
+					  " AND ($3 IS NULL OR outcome = ANY ($3))"
+					  " AND ($4 IS NULL OR vapi_call_id = ANY ($4))"
+					  " ORDER BY id",
+					  4, argtypes, CURSOR_OPT_CUSTOM_PLAN);
+	for (int i = 0; i < 4; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	vapi_for_each_row(scan_plan, values, nulls, REPLAY_BATCH, replay_one, result);
 }
 
 /* A tuplestore for the rows of a set-returning function, in materialize mode. */
@@ -226,33 +233,12 @@ materialize_result(FunctionCallInfo fcinfo, TupleDesc *desc)
 Datum
 vapi_replay(PG_FUNCTION_ARGS)
 {
-	TupleDesc	resultdesc;
-	Tuplestorestate *result = materialize_result(fcinfo, &resultdesc);
-	Portal		portal;
+	ReplayResult result;
 
+	result.store = materialize_result(fcinfo, &result.desc);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
-	portal = open_scan(fcinfo);
-
-	for (;;)
-	{
-		SPITupleTable *batch;
-		uint64		n;
-
-		SPI_cursor_fetch(portal, true, REPLAY_BATCH);
-		batch = SPI_tuptable;
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		for (uint64 i = 0; i < n; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			replay_one(batch->vals[i], batch->tupdesc, result, resultdesc);
-		}
-		SPI_freetuptable(batch);
-	}
-
-	SPI_cursor_close(portal);
+	replay_selected(fcinfo, &result);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
 	return (Datum) 0;

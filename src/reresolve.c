@@ -32,7 +32,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -42,9 +41,10 @@
 
 PG_FUNCTION_INFO_V1(vapi_reresolve);
 
+/* Calls fetched from the scan at a time. */
 #define RERESOLVE_BATCH		100
 
-/* The source-priority bits of a version, and the rest. */
+/* The source-priority bits of a version (bits 61-62). */
 #define PRIO_MASK			(INT64CONST(3) << VAPI_PRIO_SHIFT)
 
 /* Columns of the row read, 1-based. */
@@ -59,31 +59,6 @@ PG_FUNCTION_INFO_V1(vapi_reresolve);
 
 static SPIPlanPtr scan_plan = NULL;
 static SPIPlanPtr row_plan = NULL;
-
-/*
- * The rows to look at: no org, or a caller name below a contact's priority
- * and a number to look it up by.  (field_versions is 1-based in SQL.)
- */
-static Portal
-open_scan(void)
-{
-	char		sql[512];
-	Portal		portal;
-
-	snprintf(sql, sizeof(sql),
-			 "SELECT vapi_call_id FROM vapi.calls"
-			 " WHERE org_id IS NULL"
-			 " OR (phone_number IS NOT NULL"
-			 " AND coalesce(field_versions[%d], 0) >> %d < %d)"
-			 " ORDER BY vapi_call_id",
-			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT, VAPI_NAME_FROM_CONTACT);
-	vapi_prepare(&scan_plan, sql, 0, NULL);
-	portal = SPI_cursor_open(NULL, scan_plan, NULL, NULL, false);
-	if (portal == NULL)
-		elog(ERROR, "vapi_calls: SPI_cursor_open failed (%s)",
-			 SPI_result_code_string(SPI_result));
-	return portal;
-}
 
 /* Read and lock the row of call_id; false if it is gone. */
 static bool
@@ -158,13 +133,17 @@ build_event(text *call_id, VapiEvent *ev)
 	return true;
 }
 
-/* Re-resolve the row of one call; true if a visible column changed. */
-static bool
-reresolve_one(Datum call_id)
+/*
+ * Re-resolve the row of one call (a row of the scan); count it in arg (an
+ * int64) if a visible column changed.  Runs in an SPI connection of its own.
+ */
+static void
+reresolve_one(HeapTuple scanrow, TupleDesc scandesc, void *arg)
 {
+	bool		isnull;
+	Datum		call_id = SPI_getbinval(scanrow, scandesc, 1, &isnull);
 	VapiEvent	ev;
 	VapiMergeResult res;
-	bool		changed = false;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
@@ -173,46 +152,44 @@ reresolve_one(Datum call_id)
 	{
 		vapi_resolve(&ev);
 		vapi_merge(&ev, GetCurrentTimestamp(), &res);
-		changed = res.changed;
+		if (res.changed)
+			(*(int64 *) arg)++;
 	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
-	return changed;
+}
+
+/*
+ * Re-resolve the rows to look at: no org, or a caller name below a
+ * contact's priority and a number to look it up by.  (field_versions is
+ * 1-based in SQL.)  Counts the rows that changed in *changed.
+ */
+static void
+reresolve_all(int64 *changed)
+{
+	char		sql[512];
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT vapi_call_id FROM vapi.calls"
+			 " WHERE org_id IS NULL"
+			 " OR (phone_number IS NOT NULL"
+			 " AND coalesce(field_versions[%d], 0) >> %d < %d)"
+			 " ORDER BY vapi_call_id",
+			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT, VAPI_NAME_FROM_CONTACT);
+	vapi_prepare(&scan_plan, sql, 0, NULL);
+	vapi_for_each_row(scan_plan, NULL, NULL, RERESOLVE_BATCH, reresolve_one, changed);
 }
 
 /* SQL: vapi.reresolve() returns bigint, the number of rows that changed. */
 Datum
 vapi_reresolve(PG_FUNCTION_ARGS)
 {
-	Portal		portal;
 	int64		changed = 0;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
-	portal = open_scan();
-
-	for (;;)
-	{
-		SPITupleTable *batch;
-		uint64		n;
-		bool		isnull;
-
-		SPI_cursor_fetch(portal, true, RERESOLVE_BATCH);
-		batch = SPI_tuptable;
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		for (uint64 i = 0; i < n; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (reresolve_one(SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull)))
-				changed++;
-		}
-		SPI_freetuptable(batch);
-	}
-
-	SPI_cursor_close(portal);
+	reresolve_all(&changed);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
 	PG_RETURN_INT64(changed);
