@@ -107,3 +107,23 @@ INSERT INTO vapi.contacts (org_id, phone, name) VALUES
   ('f0000000-0000-4000-8000-000000000002', '+15550106666', 'Other Org Contact');
 SELECT vapi.reresolve() AS changed;
 SELECT * FROM pg_temp.who;
+
+-- The one place where arrival order shows: a delivery with the caller's
+-- number but no assistant or phone number looks the caller up in the org
+-- the row has when it arrives.  Before the org is known, it can only use
+-- Vapi's name; reresolve then finds the contact, as the other order does.
+TRUNCATE vapi.calls;
+CREATE TEMP TABLE split (n int, payload jsonb);
+INSERT INTO split VALUES
+  (1, pg_temp.ev('rr-8', 1767225600000, 'ringing', '{"assistantId": "asst-old"}')),
+  (2, jsonb_build_object('message', jsonb_build_object('type', 'conversation-update', 'timestamp', 1767225601000,
+        'call', jsonb_build_object('id', 'rr-8'), 'customer', '{"number": "+15550106666", "name": "Name From Vapi"}'::jsonb)));
+SELECT vapi_ingest(payload)->>'action' AS ringing FROM split WHERE n = 1;
+SELECT vapi_ingest(payload)->>'action' AS conversation_update FROM split WHERE n = 2;
+SELECT vapi_call_id, org_id, caller_name FROM vapi.calls;
+TRUNCATE vapi.calls;
+SELECT vapi_ingest(payload)->>'action' AS conversation_update FROM split WHERE n = 2;
+SELECT vapi_ingest(payload)->>'action' AS ringing FROM split WHERE n = 1;
+SELECT vapi_call_id, org_id, caller_name FROM vapi.calls;
+SELECT vapi.reresolve() AS changed;
+SELECT vapi_call_id, org_id, caller_name FROM vapi.calls;
