@@ -12,7 +12,9 @@ OBJS = \
 	src/merge.o \
 	src/payload.o \
 	src/resolve.o \
-	src/spi_util.o
+	src/spi_util.o \
+	src/replay.o \
+	src/reresolve.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -23,11 +25,21 @@ REGRESS = \
 	ingest_shapes \
 	resolution \
 	bad_input \
-	operations
-REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
-
+	operations \
+	convergence \
+	error_capture \
+	replay \
+	reresolve \
+	log_events
 ISOLATION = \
+	first_insert_race \
+	report_progress_race \
+	duplicate_race \
+	lock_failure_capture \
+	reresolve_race \
 	expire_concurrent
+REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
+ISOLATION_OPTS = --load-extension=vapi_calls
 
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

@@ -280,3 +280,30 @@ SELECT c.*, e.*, l.*
 COMMENT ON VIEW vapi.pipeline_health IS
 	'One row: calls by status, without org, stale and expired; deliveries by outcome in the last 24 hours; the newest delivery';
 REVOKE ALL ON vapi.pipeline_health FROM PUBLIC;
+
+-- ==== Convergence, replay and re-resolution (issue 3) ====
+-- Both functions are C (src/replay.c, src/reresolve.c) over the same reader,
+-- resolver and merge as vapi_ingest; like it they run as the extension's
+-- owner with a pinned search_path, and only the owner may call them until
+-- EXECUTE is granted.
+
+CREATE FUNCTION vapi.replay(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+							outcomes text[] DEFAULT NULL, vapi_call_ids text[] DEFAULT NULL)
+	RETURNS TABLE (event_id bigint, vapi_call_id text, previous_outcome text,
+				   action text, detail text)
+	AS 'MODULE_PATHNAME', 'vapi_replay'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) IS
+	'Apply stored deliveries again, in id order: those received in [since, until), with one of these outcomes, of these calls (null: any); one row per event';
+REVOKE ALL ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) FROM PUBLIC;
+
+CREATE FUNCTION vapi.reresolve() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'vapi_reresolve'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION vapi.reresolve() IS
+	'Redo org and caller resolution for calls with no org, or a caller name not from a contact; returns the number of calls that changed';
+REVOKE ALL ON FUNCTION vapi.reresolve() FROM PUBLIC;

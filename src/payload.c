@@ -360,6 +360,17 @@ read_metadata_org(JsonbContainer *metadata, VapiEvent *ev)
 	}
 }
 
+/*
+ * The org uuid in a stored metadata object (vapi.calls.metadata), read as an
+ * event's metadata is: for vapi.reresolve(), which rebuilds an event from a row.
+ */
+void
+vapi_read_metadata_org(Jsonb *metadata, VapiEvent *ev)
+{
+	if (metadata != NULL && JB_ROOT_IS_OBJECT(metadata))
+		read_metadata_org(&metadata->root, ev);
+}
+
 /* Set a text field from the first path that has a non-empty string. */
 static void
 set_text_first(VapiEvent *ev, VapiField f, JsonbContainer *msg,

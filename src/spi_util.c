@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 
 #include "spi_util.h"
@@ -22,11 +23,22 @@
 SPIPlanPtr
 vapi_prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
+	return vapi_prepare_opts(plan, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+}
+
+/*
+ * The same with other cursor options: CURSOR_OPT_CUSTOM_PLAN for a statement
+ * whose parameters are optional filters, so each run is planned for its values.
+ */
+SPIPlanPtr
+vapi_prepare_opts(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
+				  int cursor_options)
+{
 	SPIPlanPtr	p;
 
 	if (*plan != NULL)
 		return *plan;
-	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	p = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 	if (p == NULL)
 		elog(ERROR, "vapi_calls: SPI_prepare failed (%s) for: %s",
 			 SPI_result_code_string(SPI_result), sql);
@@ -68,4 +80,39 @@ vapi_first_datum(Datum *value)
 		return false;
 	*value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return !isnull;
+}
+
+/*
+ * Run a kept plan as a cursor and call fn on each row, fetching batch rows
+ * at a time and freeing each batch after it, so memory stays flat however
+ * many rows there are.  The cursor's snapshot is taken when it opens: what
+ * fn writes is not seen by the scan.
+ */
+void
+vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls, int batch,
+				  void (*fn) (HeapTuple row, TupleDesc desc, void *arg), void *arg)
+{
+	Portal		portal = SPI_cursor_open(NULL, plan, values, nulls, false);
+
+	if (portal == NULL)
+		elog(ERROR, "vapi_calls: SPI_cursor_open failed (%s)",
+			 SPI_result_code_string(SPI_result));
+	for (;;)
+	{
+		SPITupleTable *rows;
+		uint64		n;
+
+		SPI_cursor_fetch(portal, true, batch);
+		rows = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		for (uint64 i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			fn(rows->vals[i], rows->tupdesc, arg);
+		}
+		SPI_freetuptable(rows);
+	}
+	SPI_cursor_close(portal);
 }

@@ -19,8 +19,14 @@
 
 extern SPIPlanPtr vapi_prepare(SPIPlanPtr *plan, const char *sql, int nargs,
 							   Oid *argtypes);
+extern SPIPlanPtr vapi_prepare_opts(SPIPlanPtr *plan, const char *sql, int nargs,
+									Oid *argtypes, int cursor_options);
 extern int	vapi_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 int expected);
 extern bool vapi_first_datum(Datum *value);
+extern void vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls,
+							  int batch,
+							  void (*fn) (HeapTuple row, TupleDesc desc, void *arg),
+							  void *arg);
 
 #endif							/* VAPI_SPI_UTIL_H */

@@ -128,6 +128,7 @@ typedef struct VapiEvent
 
 /* payload.c */
 extern void vapi_read_event(Jsonb *payload, VapiEvent *ev);
+extern void vapi_read_metadata_org(Jsonb *metadata, VapiEvent *ev);
 
 /* classify.c */
 extern const char *vapi_classify_ended_reason(const char *reason, int len);
@@ -181,5 +182,11 @@ typedef enum VapiLogEvents
 
 extern int	vapi_log_events;
 extern bool vapi_metadata_org_fallback;
+
+/*
+ * Repair (issue 3): replay.c re-applies stored deliveries (vapi.replay),
+ * reresolve.c redoes org and caller resolution on existing rows
+ * (vapi.reresolve).  Both are SQL-callable only; nothing else calls them.
+ */
 
 #endif							/* VAPI_CALLS_H */
