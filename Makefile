@@ -12,6 +12,7 @@ OBJS = \
 	src/merge.o \
 	src/payload.o \
 	src/resolve.o \
+	src/sources.o \
 	src/spi_util.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
@@ -22,7 +23,9 @@ REGRESS = \
 	classify_ended_reason \
 	ingest_shapes \
 	resolution \
-	bad_input
+	bad_input \
+	sources \
+	check
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc
