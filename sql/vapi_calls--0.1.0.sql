@@ -327,7 +327,7 @@ BEGIN
 			RETURN QUERY VALUES ('warning', 'credentials',
 				'no credential configured: webhooks cannot authenticate');
 		ELSE
-			RETURN QUERY VALUES ('ok', 'credentials', pg_catalog.format('%s configured', ncred));
+			RETURN QUERY VALUES ('ok', 'credentials', pg_catalog.format('%s credential(s) configured', ncred));
 		END IF;
 	END IF;
 

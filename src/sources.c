@@ -254,7 +254,7 @@ vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result)
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
 				 errmsg("%s \"%s\" cannot be used: %s", src->setting, *src->value,
-						edata->message),
+						edata->message ? edata->message : "unknown error"),
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
 	}
 	PG_END_TRY();
