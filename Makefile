@@ -12,6 +12,7 @@ OBJS = \
 	src/merge.o \
 	src/payload.o \
 	src/resolve.o \
+	src/sources.o \
 	src/spi_util.o \
 	src/replay.o \
 	src/reresolve.o
@@ -30,7 +31,9 @@ REGRESS = \
 	error_capture \
 	replay \
 	reresolve \
-	log_events
+	log_events \
+	sources \
+	check
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \

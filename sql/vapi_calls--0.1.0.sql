@@ -307,3 +307,229 @@ CREATE FUNCTION vapi.reresolve() RETURNS bigint
 COMMENT ON FUNCTION vapi.reresolve() IS
 	'Redo org and caller resolution for calls with no org, or a caller name not from a contact; returns the number of calls that changed';
 REVOKE ALL ON FUNCTION vapi.reresolve() FROM PUBLIC;
+
+-- ==== Configurable sources and the setup check (issue 6) ====
+--
+-- The settings vapi.agents_source, vapi.phone_numbers_source and
+-- vapi.contacts_source (src/guc.c, src/sources.c) name the relations the
+-- resolver reads.  vapi.check() inspects them, and the rest of the setup,
+-- with the privileges vapi_ingest runs with.
+
+CREATE FUNCTION vapi.source_query(setting text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_source_query_sql'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION vapi.source_query(text) IS
+	'The lookup vapi_ingest runs against the relation a source setting names ($1, $2 are its parameters)';
+REVOKE ALL ON FUNCTION vapi.source_query(text) FROM PUBLIC;
+
+CREATE FUNCTION vapi.check(OUT severity text, OUT item text, OUT detail text)
+	RETURNS SETOF record
+	LANGUAGE plpgsql VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $check$
+DECLARE
+	-- a value no real id has: the index check looks for it in the plan
+	probe constant text := 'vapi.check probe';
+	ingest_owner oid;
+	src record;
+	cls record;
+	col record;
+	s record;
+	value text;
+	rel oid;
+	q text;
+	plan jsonb;
+	problems integer;
+	unreadable text;
+	seq text;
+	idx text;
+	ncred bigint;
+BEGIN
+	SELECT p.proowner INTO ingest_owner
+	  FROM pg_catalog.pg_proc p
+	  JOIN pg_catalog.pg_depend d
+	    ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+	   AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+	  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+	 WHERE e.extname = 'vapi_calls' AND p.proname = 'vapi_ingest';
+
+	-- Each source: exists, has the columns, is readable, has its index.
+	FOR src IN
+		SELECT * FROM (VALUES
+			(1, 'vapi.agents_source', ARRAY['vapi_assistant_id', 'org_id'],
+			 ARRAY['text', 'uuid'], '(vapi_assistant_id)'),
+			(2, 'vapi.phone_numbers_source', ARRAY['vapi_phone_number_id', 'org_id'],
+			 ARRAY['text', 'uuid'], '(vapi_phone_number_id)'),
+			(3, 'vapi.contacts_source', ARRAY['id', 'org_id', 'phone', 'name'],
+			 ARRAY['any', 'uuid', 'text', 'text'], '(org_id, vapi.normalize_phone(phone))')
+		) AS v (ord, setting, columns, types, index_keys)
+		ORDER BY ord
+	LOOP
+		-- (a C function: this also loads the module, so the settings exist)
+		q := vapi.source_query(src.setting);
+		SELECT ps.setting, CASE ps.source WHEN 'default' THEN 'default' ELSE 'set in ' || ps.source END AS origin
+		  INTO s FROM pg_catalog.pg_settings ps WHERE ps.name = src.setting;
+		value := s.setting;
+		rel := pg_catalog.to_regclass(value);
+		IF rel IS NULL THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'relation %s does not exist (%s): every lookup fails and deliveries are stored with outcome error',
+				value, s.origin));
+			CONTINUE;
+		END IF;
+		SELECT c.relkind, c.relowner, c.relnamespace, c.relrowsecurity, c.relforcerowsecurity,
+		       r.rolsuper AS owner_is_super
+		  INTO cls
+		  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+		 WHERE c.oid = rel;
+		IF cls.relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'%s is not a table or view (%s)', rel::pg_catalog.regclass, s.origin));
+			CONTINUE;
+		END IF;
+		RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('%s, a %s (%s)',
+			rel::pg_catalog.regclass,
+			CASE cls.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+			     WHEN 'f' THEN 'foreign table' ELSE 'table' END,
+			s.origin));
+
+		-- The columns, by name, with a type the lookup can use.
+		problems := 0;
+		FOR col IN
+			SELECT u.name, u.want, a.atttypid IS NOT NULL AS present,
+			       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+			       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL) AS base
+			  FROM ROWS FROM (pg_catalog.unnest(src.columns), pg_catalog.unnest(src.types))
+			       WITH ORDINALITY AS u (name, want, n)
+			  LEFT JOIN pg_catalog.pg_attribute a
+			    ON a.attrelid = rel AND a.attname = u.name AND a.attnum > 0 AND NOT a.attisdropped
+			  LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+			 ORDER BY u.n
+		LOOP
+			IF NOT col.present THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is missing from %s', col.name, rel::pg_catalog.regclass));
+			ELSIF col.want = 'uuid' AND col.base <> 'uuid' THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is of type %s; it must be uuid', col.name, col.type));
+			ELSIF col.want = 'text' AND col.base NOT IN ('text', 'character varying') THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is of type %s; it must be text or varchar', col.name, col.type));
+			ELSE
+				CONTINUE;
+			END IF;
+			problems := problems + 1;
+		END LOOP;
+		IF problems > 0 THEN
+			CONTINUE;
+		END IF;
+		RETURN QUERY VALUES ('ok', src.setting, 'has the columns ' || pg_catalog.array_to_string(src.columns, ', '));
+
+		-- Readable by the role vapi_ingest runs as.
+		SELECT pg_catalog.string_agg(c, ', ') INTO unreadable
+		  FROM pg_catalog.unnest(src.columns) AS c
+		 WHERE NOT pg_catalog.has_column_privilege(ingest_owner, rel, c, 'SELECT');
+		IF NOT pg_catalog.has_schema_privilege(ingest_owner, cls.relnamespace, 'USAGE') THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'role %I, which vapi_ingest runs as, has no USAGE on schema %I',
+				pg_catalog.pg_get_userbyid(ingest_owner), pg_catalog.parse_ident(value)[1]));
+			CONTINUE;
+		ELSIF unreadable IS NOT NULL THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'role %I, which vapi_ingest runs as, cannot read %s of %s',
+				pg_catalog.pg_get_userbyid(ingest_owner), unreadable, rel::pg_catalog.regclass));
+			CONTINUE;
+		END IF;
+		IF cls.relrowsecurity AND cls.relkind IN ('r', 'p')
+		   AND NOT (cls.relowner = ingest_owner AND NOT cls.relforcerowsecurity)
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+		                    WHERE r.oid = ingest_owner AND (r.rolsuper OR r.rolbypassrls)) THEN
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'row-level security is enabled on %s: rows that role %I cannot see are never found',
+				rel::pg_catalog.regclass, pg_catalog.pg_get_userbyid(ingest_owner)));
+		END IF;
+		IF cls.relkind = 'v' AND cls.relowner <> ingest_owner AND NOT cls.owner_is_super THEN
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'view %s is owned by role %I: functions it calls run with the privileges of vapi_ingest''s owner, so its owner must be trusted',
+				rel::pg_catalog.regclass, pg_catalog.pg_get_userbyid(cls.relowner)));
+		END IF;
+
+		-- The index: plan the lookup itself with bitmap scans as the only
+		-- cheap way in, so that whatever the table's size the plan either
+		-- uses an index whose condition holds the probe value, or reads the
+		-- whole relation (a disabled sequential scan, or an ordered index
+		-- scan that filters every row).
+		BEGIN
+			PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
+			PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
+			PERFORM pg_catalog.set_config('enable_indexonlyscan', 'off', true);
+			IF src.ord = 3 THEN
+				EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO plan
+				  USING '00000000-0000-0000-0000-000000000000'::uuid, probe;
+			ELSE
+				EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO plan USING probe;
+			END IF;
+			PERFORM pg_catalog.set_config('enable_seqscan', 'on', true);
+			PERFORM pg_catalog.set_config('enable_indexscan', 'on', true);
+			PERFORM pg_catalog.set_config('enable_indexonlyscan', 'on', true);
+		EXCEPTION WHEN OTHERS THEN
+			RETURN QUERY VALUES ('error', src.setting, 'the lookup fails: ' || SQLERRM);
+			CONTINUE;
+		END;
+		SELECT n #>> '{Index Name}' INTO idx
+		  FROM pg_catalog.jsonb_path_query(plan, 'strict $.** ? (exists (@."Index Cond"))') AS n
+		 WHERE pg_catalog.strpos(n #>> '{Index Cond}', probe) > 0
+		 LIMIT 1;
+		IF idx IS NOT NULL THEN
+			RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('the lookup uses index %I', idx));
+		ELSE
+			SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n #>> '{Schema}') || '.'
+			                                      || pg_catalog.quote_ident(n #>> '{Relation Name}'), ', ')
+			  INTO seq
+			  FROM pg_catalog.jsonb_path_query(plan, 'strict $.** ? (@."Node Type" == "Seq Scan")') AS n;
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'no index serves the lookup%s: create one on %s',
+				CASE WHEN seq IS NOT NULL THEN ' (it reads all of ' || seq || ')' ELSE '' END,
+				CASE WHEN cls.relkind = 'v'
+				     THEN 'the table behind view ' || rel::pg_catalog.regclass::text || ', on what it shows as ' || src.index_keys
+				     ELSE rel::pg_catalog.regclass::text || ' ' || src.index_keys END));
+		END IF;
+	END LOOP;
+
+	-- Credentials (vapi.credentials, when this version has it).
+	IF pg_catalog.to_regclass('vapi.credentials') IS NULL THEN
+		RETURN QUERY VALUES ('warning', 'credentials',
+			'no credential configured: this version has no vapi.credentials; grant vapi_ingest only to trusted roles');
+	ELSE
+		EXECUTE 'SELECT pg_catalog.count(*) FROM vapi.credentials' INTO ncred;
+		IF ncred = 0 THEN
+			RETURN QUERY VALUES ('warning', 'credentials',
+				'no credential configured: webhooks cannot authenticate');
+		ELSE
+			RETURN QUERY VALUES ('ok', 'credentials', pg_catalog.format('%s credential(s) configured', ncred));
+		END IF;
+	END IF;
+
+	-- The event-log policy, then the other settings in force.
+	RETURN QUERY
+		SELECT CASE ps.setting WHEN 'none' THEN 'warning' ELSE 'ok' END, 'vapi.log_events',
+		       CASE ps.setting
+		            WHEN 'all' THEN 'every delivery is kept in vapi.events'
+		            WHEN 'errors' THEN 'only rejected and failed deliveries are kept in vapi.events'
+		            ELSE 'no delivery is kept: one that fails cannot be replayed' END
+		       || CASE ps.source WHEN 'default' THEN ' (default)' ELSE ' (set in ' || ps.source || ')' END
+		  FROM pg_catalog.pg_settings ps WHERE ps.name = 'vapi.log_events';
+	RETURN QUERY
+		SELECT 'ok', ps.name::text,
+		       ps.setting || CASE ps.source WHEN 'default' THEN ' (default)' ELSE ' (set in ' || ps.source || ')' END
+		  FROM pg_catalog.pg_settings ps
+		 WHERE ps.name LIKE 'vapi.%'
+		   AND ps.name NOT IN ('vapi.agents_source', 'vapi.phone_numbers_source',
+		                       'vapi.contacts_source', 'vapi.log_events')
+		 ORDER BY ps.name;
+END
+$check$;
+COMMENT ON FUNCTION vapi.check() IS
+	'Setup doctor: one row (severity ok|warning|error, item, detail) per finding about sources, credentials and settings';
+REVOKE ALL ON FUNCTION vapi.check() FROM PUBLIC;

@@ -6,6 +6,8 @@
  * Every setting that changes behaviour is PGC_SUSET: the entry points run
  * as SECURITY DEFINER for callers who must not be able to steer them.  The
  * "vapi" prefix is reserved so a typo is reported, not silently kept.
+ * The source settings (sources.c) name relations: their check hook
+ * validates the syntax only, since it cannot read the catalogs.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +32,20 @@ static const struct config_enum_entry log_events_options[] = {
 
 void		_PG_init(void);
 
+/* Check hook of the source settings: a schema-qualified relation name. */
+static bool
+check_source_name(char **newval, void **extra, GucSource source)
+{
+	char	   *schema;
+	char	   *relname;
+	const char *why = vapi_parse_source_name(*newval, &schema, &relname);
+
+	if (why == NULL)
+		return true;
+	GUC_check_errdetail("%s", why);
+	return false;
+}
+
 /* Define the settings. */
 void
 _PG_init(void)
@@ -52,6 +68,33 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("vapi.agents_source",
+							   "The table or view that maps Vapi assistant ids to orgs.",
+							   "A schema-qualified relation with columns vapi_assistant_id (text) and org_id (uuid).",
+							   &vapi_agents_source,
+							   "vapi.agents",
+							   PGC_SUSET,
+							   0,
+							   check_source_name, NULL, NULL);
+
+	DefineCustomStringVariable("vapi.phone_numbers_source",
+							   "The table or view that maps Vapi phone number ids to orgs.",
+							   "A schema-qualified relation with columns vapi_phone_number_id (text) and org_id (uuid).",
+							   &vapi_phone_numbers_source,
+							   "vapi.phone_numbers",
+							   PGC_SUSET,
+							   0,
+							   check_source_name, NULL, NULL);
+
+	DefineCustomStringVariable("vapi.contacts_source",
+							   "The table or view of each org's contacts, matched on the caller's phone number.",
+							   "A schema-qualified relation with columns id, org_id (uuid), phone (text) and name (text).",
+							   &vapi_contacts_source,
+							   "vapi.contacts",
+							   PGC_SUSET,
+							   0,
+							   check_source_name, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("vapi");

@@ -7,7 +7,9 @@
  * through vapi.phone_numbers, else org_id in the call's metadata (unless
  * vapi.metadata_org_fallback is off), else whatever the row already has.
  * Caller: the org's contact whose normalized phone equals the customer's,
- * else the name Vapi sent, else 'Unknown Caller'.
+ * else the name Vapi sent, else 'Unknown Caller'.  The agents, phone
+ * numbers and contacts lookups read the relations their settings name
+ * (sources.c); the extension's own tables by default.
  *
  * Each source is a priority above the event version (vapi_calls.h), so
  * the merge keeps the best-sourced value whatever the delivery order.
@@ -24,10 +26,7 @@
 #include "spi_util.h"
 #include "vapi_calls.h"
 
-static SPIPlanPtr agent_plan = NULL;
-static SPIPlanPtr phone_plan = NULL;
 static SPIPlanPtr row_org_plan = NULL;
-static SPIPlanPtr contact_plan = NULL;
 
 /* Run a one-parameter-per-key lookup; true and *result if a row has a value. */
 static bool
@@ -41,16 +40,12 @@ lookup(SPIPlanPtr plan, Datum *args, Datum *result)
 static bool
 resolve_org(VapiEvent *ev, Datum *org, int *prio)
 {
-	Oid			texttype[1] = {TEXTOID};
 	Datum		arg[1];
 
 	if (ev->assistant_id != NULL)
 	{
-		vapi_prepare(&agent_plan,
-					 "SELECT org_id FROM vapi.agents WHERE vapi_assistant_id = $1",
-					 1, texttype);
 		arg[0] = PointerGetDatum(ev->assistant_id);
-		if (lookup(agent_plan, arg, org))
+		if (vapi_source_lookup(VAPI_SOURCE_AGENTS, arg, org))
 		{
 			*prio = VAPI_ORG_FROM_ASSISTANT;
 			return true;
@@ -58,11 +53,8 @@ resolve_org(VapiEvent *ev, Datum *org, int *prio)
 	}
 	if (ev->phone_number_id != NULL)
 	{
-		vapi_prepare(&phone_plan,
-					 "SELECT org_id FROM vapi.phone_numbers WHERE vapi_phone_number_id = $1",
-					 1, texttype);
 		arg[0] = PointerGetDatum(ev->phone_number_id);
-		if (lookup(phone_plan, arg, org))
+		if (vapi_source_lookup(VAPI_SOURCE_PHONE_NUMBERS, arg, org))
 		{
 			*prio = VAPI_ORG_FROM_PHONE;
 			return true;
@@ -95,18 +87,11 @@ row_org(VapiEvent *ev, Datum *org)
 static bool
 contact_name(Datum org, text *phone, Datum *name)
 {
-	Oid			argtypes[2] = {UUIDOID, TEXTOID};
 	Datum		args[2];
 
-	vapi_prepare(&contact_plan,
-				 "SELECT name FROM vapi.contacts"
-				 " WHERE org_id = $1 AND vapi.normalize_phone(phone) = $2"
-				 " AND name IS NOT NULL AND name <> ''"
-				 " ORDER BY id LIMIT 1",
-				 2, argtypes);
 	args[0] = org;
 	args[1] = PointerGetDatum(phone);
-	return lookup(contact_plan, args, name);
+	return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
 }
 
 /* Resolve the org and the caller name of an event about to be applied. */

@@ -189,4 +189,21 @@ extern bool vapi_metadata_org_fallback;
  * (vapi.reresolve).  Both are SQL-callable only; nothing else calls them.
  */
 
+/* sources.c: the relations the lookups read (settings vapi.*_source) */
+typedef enum VapiSourceId
+{
+	VAPI_SOURCE_AGENTS,
+	VAPI_SOURCE_PHONE_NUMBERS,
+	VAPI_SOURCE_CONTACTS,
+	VAPI_NUM_SOURCES
+} VapiSourceId;
+
+extern char *vapi_agents_source;
+extern char *vapi_phone_numbers_source;
+extern char *vapi_contacts_source;
+
+extern const char *vapi_parse_source_name(const char *value, char **schema,
+										  char **relname);
+extern bool vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result);
+
 #endif							/* VAPI_CALLS_H */

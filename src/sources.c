@@ -1,0 +1,283 @@
+/*-------------------------------------------------------------------------
+ *
+ * sources.c
+ *	  The relations the resolver reads: settings vapi.agents_source,
+ *	  vapi.phone_numbers_source and vapi.contacts_source.
+ *
+ * Each setting names a table or view, always schema-qualified; its value is
+ * checked for syntax only (the check hook cannot read the catalogs).  The
+ * lookup on it is built from a fixed template and the name, each part
+ * quoted with quote_identifier, and kept as a plan together with the value
+ * it was built from.  When the setting's value differs from that (after SET
+ * or a reload), or the last use of the plan failed, the plan is dropped and
+ * prepared again, so a change takes effect on the next call and a fixed
+ * mistake heals without a reconnect.  With the default values the SQL text
+ * is exactly that of the extension's own tables.
+ *
+ * A failure to prepare or run a lookup is raised again naming the setting
+ * and its value, so the message stored in vapi.events says which setting to
+ * look at.  The caller (vapi_apply) catches it in its subtransaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "parser/parse_coerce.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "spi_util.h"
+#include "vapi_calls.h"
+
+PG_FUNCTION_INFO_V1(vapi_source_query_sql);
+
+char	   *vapi_agents_source = NULL;
+char	   *vapi_phone_numbers_source = NULL;
+char	   *vapi_contacts_source = NULL;
+
+/* One configurable lookup and its kept plan. */
+typedef struct VapiSource
+{
+	const char *setting;		/* the setting's name */
+	char	  **value;			/* the setting's variable */
+	const char *sql;			/* template; %s is the quoted relation */
+	int			nargs;
+	Oid			argtypes[2];
+	const char *column;			/* the column the lookup returns */
+	Oid			restype;		/* its type (or one binary-coercible to it) */
+	SPIPlanPtr	plan;			/* kept; NULL until prepared */
+	char	   *planned_for;	/* the value plan was built from; NULL = rebuild */
+} VapiSource;
+
+static VapiSource sources[VAPI_NUM_SOURCES] = {
+	[VAPI_SOURCE_AGENTS] = {
+		"vapi.agents_source", &vapi_agents_source,
+		"SELECT org_id FROM %s WHERE vapi_assistant_id = $1",
+		1, {TEXTOID}, "org_id", UUIDOID
+	},
+	[VAPI_SOURCE_PHONE_NUMBERS] = {
+		"vapi.phone_numbers_source", &vapi_phone_numbers_source,
+		"SELECT org_id FROM %s WHERE vapi_phone_number_id = $1",
+		1, {TEXTOID}, "org_id", UUIDOID
+	},
+	[VAPI_SOURCE_CONTACTS] = {
+		"vapi.contacts_source", &vapi_contacts_source,
+		"SELECT name FROM %s"
+		" WHERE org_id = $1 AND vapi.normalize_phone(phone) = $2"
+		" AND name IS NOT NULL AND name <> ''"
+		" ORDER BY id LIMIT 1",
+		2, {UUIDOID, TEXTOID}, "name", TEXTOID
+	},
+};
+
+/* Characters of an unquoted identifier, as the SQL scanner reads them. */
+static bool
+ident_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		IS_HIGHBIT_SET(c);
+}
+
+static bool
+ident_cont(char c)
+{
+	return ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+}
+
+/*
+ * Split a relation name into schema and relation, as the SQL parser would
+ * (unquoted parts folded to lower case, "" inside quotes is a quote).  No
+ * catalog access: the settings' check hook uses it.  Returns NULL and the
+ * two parts (palloc'd), or a sentence saying what is wrong.
+ */
+const char *
+vapi_parse_source_name(const char *value, char **schema, char **relname)
+{
+	char	   *parts[2];
+	int			n = 0;
+	const char *p = value;
+
+	if (value == NULL)
+		return "The value must be a schema-qualified relation name, such as public.agents.";
+	for (;;)
+	{
+		char	   *ident;
+
+		while (scanner_isspace(*p))
+			p++;
+		if (*p == '"')
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			for (p++;; p++)
+			{
+				if (*p == '\0')
+					return "A quoted identifier is not closed.";
+				if (*p == '"')
+				{
+					if (p[1] != '"')
+						break;
+					p++;
+				}
+				appendStringInfoChar(&buf, *p);
+			}
+			p++;
+			if (buf.len == 0)
+				return "A quoted identifier is empty.";
+			truncate_identifier(buf.data, buf.len, false);
+			ident = buf.data;
+		}
+		else if (ident_start(*p))
+		{
+			const char *start = p;
+
+			while (ident_cont(*p))
+				p++;
+			ident = downcase_truncate_identifier(start, p - start, false);
+		}
+		else
+			return "The value must be a schema-qualified relation name, such as public.agents.";
+
+		if (n == 2)
+			return "The name has more than two parts: it must be schema.relation.";
+		parts[n++] = ident;
+
+		while (scanner_isspace(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p != '.')
+			return "The value must be a schema-qualified relation name, such as public.agents.";
+		p++;
+	}
+	if (n != 2)
+		return "The name must be schema-qualified, such as public.agents.";
+	if (strcmp(parts[0], "pg_temp") == 0 || strncmp(parts[0], "pg_temp_", 8) == 0)
+		return "A temporary relation cannot be a source.";
+	*schema = parts[0];
+	*relname = parts[1];
+	return NULL;
+}
+
+/* The lookup's SQL for the setting's current value (palloc'd). */
+static char *
+source_sql(VapiSource *src)
+{
+	char	   *schema;
+	char	   *relname;
+	const char *why = vapi_parse_source_name(*src->value, &schema, &relname);
+
+	/* the check hook let only valid names in */
+	if (why != NULL)
+		elog(ERROR, "vapi_calls: invalid %s: %s", src->setting, why);
+	return psprintf(src->sql, quote_qualified_identifier(schema, relname));
+}
+
+/* Prepare the lookup unless the kept plan was built for the current value. */
+static void
+source_prepare(VapiSource *src)
+{
+	if (src->planned_for != NULL && strcmp(src->planned_for, *src->value) == 0)
+		return;
+	if (src->plan != NULL)
+	{
+		SPI_freeplan(src->plan);
+		src->plan = NULL;
+	}
+	if (src->planned_for != NULL)
+	{
+		pfree(src->planned_for);
+		src->planned_for = NULL;
+	}
+	vapi_prepare(&src->plan, source_sql(src), src->nargs, src->argtypes);
+	src->planned_for = MemoryContextStrdup(TopMemoryContext, *src->value);
+}
+
+/* Raise unless the lookup returned the type the resolver reads. */
+static void
+check_result_type(VapiSource *src)
+{
+	Oid			got = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+
+	if (got == src->restype || IsBinaryCoercible(got, src->restype))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column %s is of type %s, not %s", src->column,
+					format_type_be(got), format_type_be(src->restype))));
+}
+
+/*
+ * Run the lookup of a source with args; true and *result when it found a
+ * row with a value.  A failure is raised again naming the setting, and the
+ * plan is rebuilt on the next call.
+ */
+bool
+vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result)
+{
+	VapiSource *src = &sources[id];
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		source_prepare(src);
+		vapi_execute(src->plan, args, NULL, SPI_OK_SELECT);
+		check_result_type(src);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		/* freed on the next call, once the failed execution is cleaned up */
+		if (src->planned_for != NULL)
+		{
+			pfree(src->planned_for);
+			src->planned_for = NULL;
+		}
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			PG_RE_THROW();
+		FlushErrorState();
+		if (edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+			edata->sqlerrcode == ERRCODE_UNDEFINED_SCHEMA)
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("%s \"%s\" does not exist", src->setting, *src->value)));
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s \"%s\" cannot be used: %s", src->setting, *src->value,
+						edata->message ? edata->message : "unknown error"),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+	}
+	PG_END_TRY();
+	return vapi_first_datum(result);
+}
+
+/*
+ * SQL: vapi.source_query(setting text) returns text: the lookup run against
+ * the relation a source setting names, with its $1/$2 parameters, as it
+ * would be prepared now.  vapi.check() explains it.
+ */
+Datum
+vapi_source_query_sql(PG_FUNCTION_ARGS)
+{
+	char	   *setting = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			i;
+
+	for (i = 0; i < VAPI_NUM_SOURCES; i++)
+		if (strcmp(setting, sources[i].setting) == 0)
+			PG_RETURN_TEXT_P(cstring_to_text(source_sql(&sources[i])));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is not a source setting", setting),
+			 errhint("The source settings are vapi.agents_source, vapi.phone_numbers_source and vapi.contacts_source.")));
+	PG_RETURN_NULL();
+}
