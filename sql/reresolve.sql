@@ -108,10 +108,10 @@ INSERT INTO vapi.contacts (org_id, phone, name) VALUES
 SELECT vapi.reresolve() AS changed;
 SELECT * FROM pg_temp.who;
 
--- The one place where arrival order shows: a delivery with the caller's
--- number but no assistant or phone number looks the caller up in the org
--- the row has when it arrives.  Before the org is known, it can only use
--- Vapi's name; reresolve then finds the contact, as the other order does.
+-- A delivery with the caller's number but no assistant or phone number, and
+-- one with the assistant but no number: each borrows what it lacks from the
+-- row, so the contact is found in either order and reresolve has nothing
+-- left to do.
 TRUNCATE vapi.calls;
 CREATE TEMP TABLE split (n int, payload jsonb);
 INSERT INTO split VALUES

@@ -28,14 +28,6 @@
 
 static SPIPlanPtr row_org_plan = NULL;
 
-/* Run a one-parameter-per-key lookup; true and *result if a row has a value. */
-static bool
-lookup(SPIPlanPtr plan, Datum *args, Datum *result)
-{
-	vapi_execute(plan, args, NULL, SPI_OK_SELECT);
-	return vapi_first_datum(result);
-}
-
 /* The org of an assistant, a phone number, or none. */
 static bool
 resolve_org(VapiEvent *ev, Datum *org, int *prio)
@@ -69,18 +61,44 @@ resolve_org(VapiEvent *ev, Datum *org, int *prio)
 	return false;
 }
 
-/* The org already on the call's row, for a contact lookup. */
+/*
+ * The org and customer number already on the call's row, for a contact
+ * lookup when the event lacks one of them.  False if there is no row yet.
+ */
 static bool
-row_org(VapiEvent *ev, Datum *org)
+row_context(VapiEvent *ev, Datum *org, bool *has_org, text **number)
 {
 	Oid			texttype[1] = {TEXTOID};
 	Datum		arg[1];
+	bool		isnull;
+	Datum		d;
 
 	vapi_prepare(&row_org_plan,
-				 "SELECT org_id FROM vapi.calls WHERE vapi_call_id = $1",
+				 "SELECT org_id, phone_number FROM vapi.calls WHERE vapi_call_id = $1",
 				 1, texttype);
 	arg[0] = PointerGetDatum(ev->call_id);
-	return lookup(row_org_plan, arg, org);
+	if (vapi_execute(row_org_plan, arg, NULL, SPI_OK_SELECT) == 0)
+		return false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull && !*has_org)
+	{
+		*org = d;
+		*has_org = true;
+	}
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull && *number == NULL)
+		*number = DatumGetTextPP(d);
+	return true;
+}
+
+/* Is this a web call (which never has a customer number)? */
+static bool
+is_web_call(VapiEvent *ev)
+{
+	text	   *d = (text *) DatumGetPointer(ev->value[VF_DIRECTION]);
+
+	return !ev->isnull[VF_DIRECTION] && VARSIZE_ANY_EXHDR(d) == 3 &&
+		memcmp(VARDATA_ANY(d), "web", 3) == 0;
 }
 
 /* The name of the org's contact with this normalized phone, if any. */
@@ -94,13 +112,19 @@ contact_name(Datum org, text *phone, Datum *name)
 	return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
 }
 
-/* Resolve the org and the caller name of an event about to be applied. */
+/*
+ * Resolve the org and the caller name of an event about to be applied.
+ * An event that lacks the org or the customer number borrows it from the
+ * row, so the contact is found whichever of the call's events came first.
+ */
 void
 vapi_resolve(VapiEvent *ev)
 {
 	Datum		org = (Datum) 0;
 	int			prio = 0;
 	bool		has_org = resolve_org(ev, &org, &prio);
+	bool		org_for_contact = has_org;
+	text	   *number = ev->customer_number;
 	Datum		name;
 	text	   *phone;
 
@@ -108,10 +132,13 @@ vapi_resolve(VapiEvent *ev)
 		vapi_set_field(ev, VF_ORG_ID, org,
 					   ev->version | ((int64) prio << VAPI_PRIO_SHIFT));
 
-	if (ev->customer_number != NULL &&
-		(phone = vapi_normalize_phone_text(VARDATA_ANY(ev->customer_number),
-										   VARSIZE_ANY_EXHDR(ev->customer_number))) != NULL &&
-		(has_org || row_org(ev, &org)) &&
+	if ((number != NULL && !has_org) ||
+		(number == NULL && has_org && !is_web_call(ev)))
+		row_context(ev, &org, &org_for_contact, &number);
+
+	if (number != NULL && org_for_contact &&
+		(phone = vapi_normalize_phone_text(VARDATA_ANY(number),
+										   VARSIZE_ANY_EXHDR(number))) != NULL &&
 		contact_name(org, phone, &name))
 		vapi_set_field(ev, VF_CALLER_NAME, name,
 					   ev->version | ((int64) VAPI_NAME_FROM_CONTACT << VAPI_PRIO_SHIFT));
