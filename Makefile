@@ -12,7 +12,9 @@ OBJS = \
 	src/merge.o \
 	src/payload.o \
 	src/resolve.o \
-	src/spi_util.o
+	src/spi_util.o \
+	src/auth.o \
+	src/request.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -22,7 +24,9 @@ REGRESS = \
 	classify_ended_reason \
 	ingest_shapes \
 	resolution \
-	bad_input
+	bad_input \
+	auth_bearer \
+	auth_hmac
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc

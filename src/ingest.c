@@ -30,6 +30,8 @@
 
 PG_FUNCTION_INFO_V1(vapi_ingest);
 
+static Jsonb *ingest(Jsonb *payload, const char *reject);
+
 /*
  * Apply one read event inside a subtransaction.  On failure the
  * subtransaction is rolled back and out->error says why.
@@ -174,6 +176,23 @@ vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id)
 Jsonb *
 vapi_ingest_payload(Jsonb *payload)
 {
+	return ingest(payload, NULL);
+}
+
+/*
+ * Keep a delivery that is rejected for a reason the payload reader cannot
+ * see (vapi_webhook: a body whose text cannot be jsonb), with that reason.
+ */
+Jsonb *
+vapi_ingest_rejected(Jsonb *payload, const char *why)
+{
+	return ingest(payload, why);
+}
+
+/* Read, apply, log, answer; reject with reason reject when it is not NULL. */
+static Jsonb *
+ingest(Jsonb *payload, const char *reject)
+{
 	MemoryContext callcxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
 	VapiEvent	ev;
@@ -186,6 +205,11 @@ vapi_ingest_payload(Jsonb *payload)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
 
 	vapi_read_event(payload, &ev);
+	if (reject != NULL)
+	{
+		ev.disposition = VAPI_REJECT;
+		ev.detail = reject;
+	}
 	vapi_apply(&ev, now, &out);
 
 	if (vapi_should_log(out.action))
