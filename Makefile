@@ -26,7 +26,9 @@ REGRESS = \
 	resolution \
 	bad_input \
 	auth_bearer \
-	auth_hmac
+	auth_hmac \
+	privileges \
+	tenants
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc
