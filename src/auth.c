@@ -31,7 +31,6 @@
 
 #include <math.h>
 
-#include "access/xact.h"
 #include "common/base64.h"
 #include "common/hmac.h"
 #include "common/sha1.h"
@@ -41,7 +40,6 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "spi_util.h"
@@ -438,6 +436,22 @@ authenticate(const char *body, size_t bodylen)
 			 errhint("request.headers is not set: set it to a JSON object of the request's headers, as PostgREST does.") : 0));
 }
 
+/* What body_to_jsonb() converts, in a subtransaction. */
+typedef struct BodyConversion
+{
+	text	   *body;
+	Jsonb	   *result;
+} BodyConversion;
+
+static void
+convert_body(void *arg)
+{
+	BodyConversion *conv = (BodyConversion *) arg;
+
+	conv->result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													  CStringGetDatum(text_to_cstring(conv->body))));
+}
+
 /*
  * The body as jsonb, or NULL with *why set when its text cannot be jsonb.
  * jsonb_in can raise on a valid JSON text, so it runs in a subtransaction.
@@ -445,38 +459,15 @@ authenticate(const char *body, size_t bodylen)
 static Jsonb *
 body_to_jsonb(text *body, char **why)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	Jsonb	   *volatile result = NULL;
+	BodyConversion conv = {body, NULL};
+	ErrorData  *edata = vapi_try(convert_body, &conv);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													CStringGetDatum(text_to_cstring(body))));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		*why = psprintf("body is valid JSON but cannot be stored as jsonb: %s%s%s",
-						edata->message,
-						edata->detail ? ": " : "", edata->detail ? edata->detail : "");
-	}
-	PG_END_TRY();
-	return result;
+	if (edata == NULL)
+		return conv.result;
+	*why = psprintf("body is valid JSON but cannot be stored as jsonb: %s%s%s",
+					edata->message,
+					edata->detail ? ": " : "", edata->detail ? edata->detail : "");
+	return NULL;
 }
 
 /* The exact text of the body as a jsonb string, to keep it. */

@@ -209,8 +209,10 @@ extern const char *vapi_request_member(const VapiRequestObject *obj, const char 
 /* auth.c */
 extern int	vapi_decode_hex(const char *s, size_t len, uint8 *dst, size_t dstlen);
 
-/* ingest.c: keep a delivery that cannot be read, with the reason */
+/* ingest.c: keep a delivery that cannot be read, with the reason; run a
+ * function in a subtransaction and return its error, if any */
 extern Jsonb *vapi_ingest_rejected(Jsonb *payload, const char *why);
+extern ErrorData *vapi_try(void (*fn) (void *arg), void *arg);
 
 /* guc.c */
 extern char *vapi_jwt_org_claim;
