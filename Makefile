@@ -15,7 +15,9 @@ OBJS = \
 	src/sources.o \
 	src/spi_util.o \
 	src/replay.o \
-	src/reresolve.o
+	src/reresolve.o \
+	src/auth.o \
+	src/request.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -33,7 +35,11 @@ REGRESS = \
 	reresolve \
 	log_events \
 	sources \
-	check
+	check \
+	auth_bearer \
+	auth_hmac \
+	privileges \
+	tenants
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \

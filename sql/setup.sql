@@ -5,7 +5,7 @@ SELECT e.extversion, n.nspname AS entry_point_schema
  WHERE e.extname = 'vapi_calls';
 \dx+ vapi_calls
 
--- Nothing in public but the entry point.
+-- Nothing in public but the entry points.
 SELECT pg_describe_object(classid, objid, 0) AS member
   FROM pg_depend d
  WHERE refclassid = 'pg_extension'::regclass

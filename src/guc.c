@@ -30,6 +30,8 @@ static const struct config_enum_entry log_events_options[] = {
 	{NULL, 0, false}
 };
 
+char	   *vapi_jwt_org_claim = NULL;
+
 void		_PG_init(void);
 
 /* Check hook of the source settings: a schema-qualified relation name. */
@@ -44,6 +46,18 @@ check_source_name(char **newval, void **extra, GucSource source)
 		return true;
 	GUC_check_errdetail("%s", why);
 	return false;
+}
+
+/* vapi.jwt_org_claim names a claim: it cannot be empty. */
+static bool
+check_jwt_org_claim(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("The claim name must not be empty.");
+		return false;
+	}
+	return true;
 }
 
 /* Define the settings. */
@@ -95,6 +109,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_source_name, NULL, NULL);
+
+	DefineCustomStringVariable("vapi.jwt_org_claim",
+							   "The JWT claim that holds a reader's org, for row level security on vapi.calls.",
+							   "The claim is read from request.jwt.claims, which PostgREST sets; it must be a top-level string holding a uuid.",
+							   &vapi_jwt_org_claim,
+							   "org_id",
+							   PGC_SUSET,
+							   0,
+							   check_jwt_org_claim, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("vapi");

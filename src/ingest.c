@@ -30,6 +30,62 @@
 
 PG_FUNCTION_INFO_V1(vapi_ingest);
 
+static Jsonb *ingest(Jsonb *payload, const char *reject);
+
+/*
+ * Run fn(arg) in a subtransaction, as a PL/pgSQL EXCEPTION block would.
+ * Returns NULL if it succeeded; otherwise the subtransaction is rolled back
+ * and the error is returned, copied into the caller's memory context.  A
+ * cancel or timeout is the caller's decision: it is let through.
+ */
+ErrorData *
+vapi_try(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/* What the subtransaction of vapi_apply() works on. */
+typedef struct ApplyWork
+{
+	VapiEvent  *ev;
+	TimestampTz now;
+	VapiMergeResult mres;
+} ApplyWork;
+
+static void
+resolve_and_merge(void *arg)
+{
+	ApplyWork  *work = (ApplyWork *) arg;
+
+	vapi_resolve(work->ev);
+	vapi_merge(work->ev, work->now, &work->mres);
+}
+
 /*
  * Apply one read event inside a subtransaction.  On failure the
  * subtransaction is rolled back and out->error says why.
@@ -37,9 +93,8 @@ PG_FUNCTION_INFO_V1(vapi_ingest);
 void
 vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	VapiMergeResult mres;
+	ApplyWork	work;
+	ErrorData  *edata;
 
 	memset(out, 0, sizeof(*out));
 	out->call_id = ev->call_id;
@@ -58,41 +113,20 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 			break;
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	work.ev = ev;
+	work.now = now;
+	if ((edata = vapi_try(resolve_and_merge, &work)) != NULL)
 	{
-		vapi_resolve(ev);
-		vapi_merge(ev, now, &mres);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
-		out->ok = true;
-		out->action = mres.inserted ? "inserted" : mres.changed ? "updated" : "unchanged";
-		out->call_uuid = mres.call_uuid;
-		out->has_call_uuid = (mres.call_uuid != (Datum) 0);
-		out->status = mres.status;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		/* a cancel or timeout is the caller's decision: let it through */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
 		out->ok = false;
 		out->action = "error";
 		out->error = edata->message ? edata->message : "processing failed";
+		return;
 	}
-	PG_END_TRY();
+	out->ok = true;
+	out->action = work.mres.inserted ? "inserted" : work.mres.changed ? "updated" : "unchanged";
+	out->call_uuid = work.mres.call_uuid;
+	out->has_call_uuid = (work.mres.call_uuid != (Datum) 0);
+	out->status = work.mres.status;
 }
 
 /* Add "key": value pairs to an object under construction. */
@@ -174,6 +208,23 @@ vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id)
 Jsonb *
 vapi_ingest_payload(Jsonb *payload)
 {
+	return ingest(payload, NULL);
+}
+
+/*
+ * Keep a delivery that is rejected for a reason the payload reader cannot
+ * see (vapi_webhook: a body whose text cannot be jsonb), with that reason.
+ */
+Jsonb *
+vapi_ingest_rejected(Jsonb *payload, const char *why)
+{
+	return ingest(payload, why);
+}
+
+/* Read, apply, log, answer; reject with reason reject when it is not NULL. */
+static Jsonb *
+ingest(Jsonb *payload, const char *reject)
+{
 	MemoryContext callcxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
 	VapiEvent	ev;
@@ -186,6 +237,11 @@ vapi_ingest_payload(Jsonb *payload)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
 
 	vapi_read_event(payload, &ev);
+	if (reject != NULL)
+	{
+		ev.disposition = VAPI_REJECT;
+		ev.detail = reject;
+	}
 	vapi_apply(&ev, now, &out);
 
 	if (vapi_should_log(out.action))

@@ -206,4 +206,39 @@ extern const char *vapi_parse_source_name(const char *value, char **schema,
 										  char **relname);
 extern bool vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result);
 
+/*
+ * The HTTP endpoint (issue 4): request.c reads the request context that
+ * PostgREST or a proxy sets, auth.c authenticates vapi_webhook() deliveries.
+ */
+
+/* One top-level member of a JSON object held in a setting. */
+typedef struct VapiRequestMember
+{
+	char	   *name;
+	char	   *value;			/* a string's text, or a number as written */
+} VapiRequestMember;
+
+typedef struct VapiRequestObject
+{
+	bool		absent;			/* the setting is unset or empty */
+	int			count;
+	int			size;
+	VapiRequestMember *members;
+} VapiRequestObject;
+
+/* request.c */
+extern bool vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj);
+extern const char *vapi_request_member(const VapiRequestObject *obj, const char *name);
+
+/* auth.c */
+extern int	vapi_decode_hex(const char *s, size_t len, uint8 *dst, size_t dstlen);
+
+/* ingest.c: keep a delivery that cannot be read, with the reason; run a
+ * function in a subtransaction and return its error, if any */
+extern Jsonb *vapi_ingest_rejected(Jsonb *payload, const char *why);
+extern ErrorData *vapi_try(void (*fn) (void *arg), void *arg);
+
+/* guc.c */
+extern char *vapi_jwt_org_claim;
+
 #endif							/* VAPI_CALLS_H */

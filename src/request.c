@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * request.c
+ *	  What the HTTP layer tells us about the request: its headers and its
+ *	  JWT claims, read from the settings PostgREST (or a thin proxy) sets
+ *	  in the transaction.
+ *
+ * PostgREST puts the request headers, with lower-cased names, in
+ * request.headers and the verified JWT claims in request.jwt.claims, both
+ * as JSON objects.  The caller controls these values, so nothing here may
+ * raise on a malformed one: they are read with PostgreSQL's own JSON
+ * parser (common/jsonapi.h), which reports syntax errors instead of
+ * throwing.  Only the top-level members whose values are strings or
+ * numbers are kept; anything else counts as absent.
+ *
+ * vapi.current_org() is the org of the request: the claim named by
+ * vapi.jwt_org_claim, when it is a uuid.  The row level security policy
+ * on vapi.calls compares org_id with it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+#include "vapi_calls.h"
+
+PG_FUNCTION_INFO_V1(vapi_current_org);
+
+/* Semantic actions return an error code from PostgreSQL 16 on. */
+#if PG_VERSION_NUM >= 160000
+#define JSON_ACTION JsonParseErrorType
+#define JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define JSON_ACTION void
+#define JSON_ACTION_DONE return
+#endif
+
+/* Parser state: the members of the top-level object found so far. */
+typedef struct MemberReader
+{
+	int			depth;			/* nesting of objects and arrays */
+	bool		top_is_object;
+	bool		lower_names;
+	char	   *field;			/* current top-level member name */
+	VapiRequestObject *obj;
+} MemberReader;
+
+static JSON_ACTION
+reader_object_start(void *state)
+{
+	MemberReader *r = (MemberReader *) state;
+
+	if (r->depth++ == 0)
+		r->top_is_object = true;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION
+reader_nest_start(void *state)
+{
+	((MemberReader *) state)->depth++;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION
+reader_nest_end(void *state)
+{
+	((MemberReader *) state)->depth--;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION
+reader_field_start(void *state, char *fname, bool isnull)
+{
+	MemberReader *r = (MemberReader *) state;
+
+	if (r->depth == 1)
+	{
+		if (r->lower_names)
+			for (char *p = fname; *p; p++)
+				*p = pg_ascii_tolower((unsigned char) *p);
+		r->field = fname;
+	}
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION
+reader_field_end(void *state, char *fname, bool isnull)
+{
+	MemberReader *r = (MemberReader *) state;
+
+	if (r->depth == 1)
+		r->field = NULL;
+	JSON_ACTION_DONE;
+}
+
+/* A string or number directly under the top-level object is a member. */
+static JSON_ACTION
+reader_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	MemberReader *r = (MemberReader *) state;
+	VapiRequestObject *obj = r->obj;
+
+	if (r->depth != 1 || r->field == NULL ||
+		(tokentype != JSON_TOKEN_STRING && tokentype != JSON_TOKEN_NUMBER))
+		JSON_ACTION_DONE;
+	if (obj->count == obj->size)
+	{
+		obj->size = obj->size ? obj->size * 2 : 16;
+		obj->members = obj->members ?
+			repalloc(obj->members, obj->size * sizeof(VapiRequestMember)) :
+			palloc(obj->size * sizeof(VapiRequestMember));
+	}
+	obj->members[obj->count].name = r->field;
+	obj->members[obj->count].value = token;
+	obj->count++;
+	JSON_ACTION_DONE;
+}
+
+/*
+ * Read the setting named name as a JSON object into *obj.  Returns false
+ * when it is set but is not a JSON object; an unset or empty setting is an
+ * object without members, with obj->absent set.  Member names are
+ * lower-cased (ASCII) when lower_names is true.
+ */
+bool
+vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj)
+{
+	char	   *json = GetConfigOptionByName(name, NULL, true);
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	MemberReader reader;
+
+	memset(obj, 0, sizeof(*obj));
+	if (json == NULL || json[0] == '\0')
+	{
+		obj->absent = true;
+		return true;
+	}
+
+	memset(&reader, 0, sizeof(reader));
+	reader.lower_names = lower_names;
+	reader.obj = obj;
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &reader;
+	sem.object_start = reader_object_start;
+	sem.object_end = reader_nest_end;
+	sem.array_start = reader_nest_start;
+	sem.array_end = reader_nest_end;
+	sem.object_field_start = reader_field_start;
+	sem.object_field_end = reader_field_end;
+	sem.scalar = reader_scalar;
+
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, json, strlen(json), GetDatabaseEncoding(), true);
+#else
+	lex = makeJsonLexContextCstringLen(json, strlen(json), GetDatabaseEncoding(), true);
+#endif
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !reader.top_is_object)
+	{
+		obj->count = 0;
+		return false;
+	}
+	return true;
+}
+
+/* The value of member name (the last one, if repeated), or NULL. */
+const char *
+vapi_request_member(const VapiRequestObject *obj, const char *name)
+{
+	for (int i = obj->count - 1; i >= 0; i--)
+		if (strcmp(obj->members[i].name, name) == 0)
+			return obj->members[i].value;
+	return NULL;
+}
+
+/*
+ * Read a uuid in the forms uuid_in accepts (optional braces, a hyphen
+ * allowed after any group of four digits), without raising.
+ */
+static bool
+parse_uuid(const char *s, pg_uuid_t *uuid)
+{
+	char		hex[2 * UUID_LEN];
+	int			n = 0;
+	bool		braces = (*s == '{');
+
+	if (braces)
+		s++;
+	for (; *s && *s != '}'; s++)
+	{
+		if (*s == '-' && n > 0 && n % 4 == 0 && n < 2 * UUID_LEN && s[-1] != '-')
+			continue;
+		if (n == 2 * UUID_LEN)
+			return false;
+		hex[n++] = *s;
+	}
+	if (braces && *s++ != '}')
+		return false;
+	return *s == '\0' && n == 2 * UUID_LEN &&
+		vapi_decode_hex(hex, n, uuid->data, UUID_LEN) == UUID_LEN;
+}
+
+/*
+ * SQL: vapi.current_org() returns uuid.  The org claim of the request's
+ * JWT, or NULL when there are no claims, no such claim, or it is not a
+ * uuid string.  Never raises: under row level security a NULL org simply
+ * matches no row.
+ */
+Datum
+vapi_current_org(PG_FUNCTION_ARGS)
+{
+	VapiRequestObject claims;
+	const char *org;
+	pg_uuid_t  *uuid;
+
+	if (!vapi_request_object("request.jwt.claims", false, &claims) ||
+		vapi_jwt_org_claim == NULL ||
+		(org = vapi_request_member(&claims, vapi_jwt_org_claim)) == NULL)
+		PG_RETURN_NULL();
+	uuid = palloc(sizeof(pg_uuid_t));
+	if (!parse_uuid(org, uuid))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(uuid);
+}
