@@ -22,7 +22,8 @@ REGRESS = \
 	classify_ended_reason \
 	ingest_shapes \
 	resolution \
-	bad_input
+	bad_input \
+	call_log
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc
