@@ -10,6 +10,7 @@ OBJS = \
 	src/guc.o \
 	src/ingest.o \
 	src/merge.o \
+	src/notify.o \
 	src/payload.o \
 	src/resolve.o \
 	src/spi_util.o
@@ -23,8 +24,13 @@ REGRESS = \
 	ingest_shapes \
 	resolution \
 	bad_input \
-	call_log
+	call_log \
+	notify
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
+
+ISOLATION = \
+	notify_commit
+ISOLATION_OPTS = --load-extension=vapi_calls
 
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

@@ -20,6 +20,7 @@ PG_MODULE_MAGIC;
 
 int			vapi_log_events = VAPI_LOG_ALL;
 bool		vapi_metadata_org_fallback = true;
+bool		vapi_notify = true;
 
 static const struct config_enum_entry log_events_options[] = {
 	{"all", VAPI_LOG_ALL, false},
@@ -48,6 +49,15 @@ _PG_init(void)
 							 "Resolve a call's org from org_id in its metadata when the assistant and phone number do not resolve it.",
 							 NULL,
 							 &vapi_metadata_org_fallback,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("vapi.notify",
+							 "Send NOTIFY vapi_calls when an event inserts or visibly changes a call row.",
+							 "The payload is a JSON object with org_id, call_id, vapi_call_id, status and action; it is sent when the transaction commits.",
+							 &vapi_notify,
 							 true,
 							 PGC_SUSET,
 							 0,

@@ -93,6 +93,15 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 		out->error = edata->message ? edata->message : "processing failed";
 	}
 	PG_END_TRY();
+
+	/*
+	 * Queued in the caller's transaction rather than in the subtransaction
+	 * above, because a subtransaction that queued a notification keeps its
+	 * memory context (8 kB) until the top-level transaction ends.  Either
+	 * way it is sent at commit and dropped on rollback.
+	 */
+	if (out->ok && mres.changed)
+		vapi_notify_change(&mres, ev->call_id, out->action);
 }
 
 /* Add "key": value pairs to an object under construction. */

@@ -143,6 +143,7 @@ typedef struct VapiMergeResult
 	bool		inserted;
 	bool		changed;		/* a visible column changed */
 	Datum		call_uuid;
+	Datum		org_id;			/* vapi.calls.org_id; (Datum) 0 if null or not read */
 	char	   *status;			/* NULL if the row has no status yet */
 } VapiMergeResult;
 
@@ -181,5 +182,12 @@ typedef enum VapiLogEvents
 
 extern int	vapi_log_events;
 extern bool vapi_metadata_org_fallback;
+
+/* notify.c: change notifications (guc.c defines vapi.notify) */
+#define VAPI_NOTIFY_CHANNEL		"vapi_calls"
+
+extern bool vapi_notify;
+extern void vapi_notify_change(const VapiMergeResult *res, text *call_id,
+							   const char *action);
 
 #endif							/* VAPI_CALLS_H */
