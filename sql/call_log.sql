@@ -1,6 +1,7 @@
 -- vapi.call_log: one row per call as a dashboard lists it, newest first,
--- test calls hidden; vapi.call_log_all with them; both security_invoker, so
--- row level security on vapi.calls applies to whoever reads them.
+-- test calls hidden; vapi.call_log_all with them; vapi.call_log_rows, every
+-- call in no order, for queries that sort themselves.  All security_invoker,
+-- so row level security on vapi.calls applies to whoever reads them.
 TRUNCATE vapi.calls, vapi.events, vapi.agents, vapi.phone_numbers, vapi.contacts RESTART IDENTITY;
 SET timezone = 'UTC';
 INSERT INTO vapi.agents VALUES
@@ -52,6 +53,9 @@ SELECT vapi_call_id, first_seen_at, started_at, direction, status, is_test_call 
 -- call_id is the row's id; updated_at is the row's.
 SELECT count(*) AS rows, count(*) FILTER (WHERE l.call_id = c.id AND l.updated_at = c.updated_at) AS matching
   FROM vapi.call_log_all l JOIN vapi.calls c USING (vapi_call_id);
+-- The unsorted rows are the same rows.
+SELECT (SELECT count(*) FROM vapi.call_log_rows) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM vapi.call_log_rows EXCEPT SELECT * FROM vapi.call_log_all) d) AS differing;
 -- A call keeps its place in the list when it starts.
 SELECT pg_temp.ev('l5', 'status-update', 'in-progress', '2026-01-01T10:08:00Z',
   '{"type": "inboundPhoneCall", "assistantId": "asst-a"}');
@@ -71,11 +75,12 @@ SELECT column_name, data_type
  WHERE table_schema = 'vapi' AND table_name = 'call_log'
  ORDER BY ordinal_position;
 SELECT oid::regclass AS view, relkind, reloptions
-  FROM pg_class WHERE oid IN ('vapi.call_log'::regclass, 'vapi.call_log_all'::regclass)
+  FROM pg_class WHERE oid IN ('vapi.call_log'::regclass, 'vapi.call_log_all'::regclass, 'vapi.call_log_rows'::regclass)
  ORDER BY 1;
 
 -- An org's newest calls are read backwards from the (org_id, first_event_at)
--- index, not sorted from a scan of every call of the org.
+-- index, not sorted from a scan of every call of the org: from the sorted
+-- view, and from the unsorted one with an ORDER BY of the query's own.
 INSERT INTO vapi.calls (vapi_call_id, org_id, first_event_at, last_event_at)
 SELECT 'bulk-' || g, ('cccccccc-0000-0000-0000-' || lpad((g % 5)::text, 12, '0'))::uuid,
        '2025-01-01'::timestamptz + g * interval '1 minute', '2025-01-01'
@@ -84,6 +89,9 @@ ANALYZE vapi.calls;
 EXPLAIN (COSTS OFF)
 SELECT * FROM vapi.call_log WHERE org_id = 'cccccccc-0000-0000-0000-000000000003' LIMIT 20;
 SELECT vapi_call_id, first_seen_at FROM vapi.call_log WHERE org_id = 'cccccccc-0000-0000-0000-000000000003' LIMIT 3;
+EXPLAIN (COSTS OFF)
+SELECT * FROM vapi.call_log_rows WHERE org_id = 'cccccccc-0000-0000-0000-000000000003' AND NOT is_test_call
+ ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT 20;
 DELETE FROM vapi.calls WHERE vapi_call_id LIKE 'bulk-%';
 
 -- Row level security applies to the reader of the views.  RLS on vapi.calls
@@ -92,7 +100,7 @@ DELETE FROM vapi.calls WHERE vapi_call_id LIKE 'bulk-%';
 SELECT relrowsecurity AS rls_was_on FROM pg_class WHERE oid = 'vapi.calls'::regclass \gset
 CREATE ROLE regress_vapi_tenant;
 GRANT USAGE ON SCHEMA vapi TO regress_vapi_tenant;
-GRANT SELECT ON vapi.call_log, vapi.call_log_all TO regress_vapi_tenant;
+GRANT SELECT ON vapi.call_log, vapi.call_log_all, vapi.call_log_rows TO regress_vapi_tenant;
 ALTER TABLE vapi.calls ENABLE ROW LEVEL SECURITY;
 CREATE POLICY regress_vapi_tenant_org_a ON vapi.calls FOR SELECT TO regress_vapi_tenant
   USING (org_id = 'aaaaaaaa-0000-0000-0000-00000000000a');
@@ -104,6 +112,7 @@ GRANT SELECT ON vapi.calls TO regress_vapi_tenant;
 SET ROLE regress_vapi_tenant;
 SELECT vapi_call_id, org_id, status FROM vapi.call_log;
 SELECT vapi_call_id, org_id, is_test_call FROM vapi.call_log_all;
+SELECT vapi_call_id FROM vapi.call_log_rows ORDER BY vapi_call_id;
 RESET ROLE;
 -- A superuser sees every row.
 SELECT count(*) FROM vapi.call_log_all;
@@ -112,6 +121,6 @@ DROP POLICY regress_vapi_tenant_org_a ON vapi.calls;
 \else
 ALTER TABLE vapi.calls DISABLE ROW LEVEL SECURITY;
 \endif
-REVOKE ALL ON vapi.calls, vapi.call_log, vapi.call_log_all FROM regress_vapi_tenant;
+REVOKE ALL ON vapi.calls, vapi.call_log, vapi.call_log_all, vapi.call_log_rows FROM regress_vapi_tenant;
 REVOKE ALL ON SCHEMA vapi FROM regress_vapi_tenant;
 DROP ROLE regress_vapi_tenant;
