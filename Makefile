@@ -10,6 +10,7 @@ OBJS = \
 	src/guc.o \
 	src/ingest.o \
 	src/merge.o \
+	src/notify.o \
 	src/payload.o \
 	src/resolve.o \
 	src/sources.o \
@@ -39,14 +40,17 @@ REGRESS = \
 	auth_bearer \
 	auth_hmac \
 	privileges \
-	tenants
+	tenants \
+	call_log \
+	notify
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \
 	duplicate_race \
 	lock_failure_capture \
 	reresolve_race \
-	expire_concurrent
+	expire_concurrent \
+	notify_commit
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 ISOLATION_OPTS = --load-extension=vapi_calls
 

@@ -750,3 +750,71 @@ COMMENT ON FUNCTION vapi.current_org() IS
 ALTER TABLE vapi.calls ENABLE ROW LEVEL SECURITY;
 CREATE POLICY calls_org_read ON vapi.calls FOR SELECT
 	USING (org_id = (SELECT vapi.current_org()));
+
+-- ==== Dashboard surface: the call log (issue 8) ====
+--
+-- One row per call in the shape a dashboard lists.  vapi.call_log_rows has
+-- every call in no order, for queries that sort and page themselves;
+-- vapi.call_log (test calls hidden) and vapi.call_log_all (all calls) list
+-- them newest first: by the time the call was first seen, which never moves
+-- once a call is listed and is read backwards from calls_org_idx (org_id,
+-- first_event_at) when the reader's org is known.  No index on started_at:
+-- it changes during a call, and an update that changes an indexed column
+-- cannot be HOT.  The sorted views select from the unsorted one, which
+-- PostgreSQL flattens into them; a sorted view over a sorted view would keep
+-- an outer LIMIT from reaching the index.
+--
+-- The views are security_invoker: whoever reads them needs SELECT on them
+-- and on vapi.calls, and row level security on vapi.calls applies to that
+-- reader, not to the views' owner.  security_invoker exists from PostgreSQL
+-- 15 on; on 14 the views run with their owner's rights (see README).
+-- Change notifications (NOTIFY vapi_calls) are sent from C: src/notify.c.
+
+CREATE VIEW vapi.call_log_rows AS
+SELECT c.id AS call_id,
+	   c.vapi_call_id,
+	   c.org_id,
+	   c.first_event_at AS first_seen_at,
+	   coalesce(c.started_at, c.first_event_at) AS started_at,
+	   c.caller_name,
+	   c.phone_number AS customer_number,
+	   c.direction,
+	   c.status,
+	   c.duration_seconds,
+	   c.cost,
+	   c.summary,
+	   c.recording_url,
+	   c.is_test_call,
+	   c.updated_at
+  FROM vapi.calls c;
+COMMENT ON VIEW vapi.call_log_rows IS
+	'Every call as a dashboard lists it, test calls included, in no order (security_invoker)';
+COMMENT ON COLUMN vapi.call_log_rows.first_seen_at IS
+	'The earliest event time of the call: the order of the call log';
+COMMENT ON COLUMN vapi.call_log_rows.started_at IS
+	'When the call started, or when it was first seen until it starts';
+
+CREATE VIEW vapi.call_log AS
+SELECT *
+  FROM vapi.call_log_rows
+ WHERE NOT is_test_call
+ ORDER BY first_seen_at DESC, vapi_call_id DESC;
+COMMENT ON VIEW vapi.call_log IS
+	'The calls a dashboard lists: test calls hidden, newest first (security_invoker)';
+
+CREATE VIEW vapi.call_log_all AS
+SELECT *
+  FROM vapi.call_log_rows
+ ORDER BY first_seen_at DESC, vapi_call_id DESC;
+COMMENT ON VIEW vapi.call_log_all IS
+	'Every call, test calls included, newest first (security_invoker)';
+
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::int >= 150000 THEN
+		ALTER VIEW vapi.call_log_rows SET (security_invoker = true);
+		ALTER VIEW vapi.call_log SET (security_invoker = true);
+		ALTER VIEW vapi.call_log_all SET (security_invoker = true);
+	END IF;
+END
+$$;

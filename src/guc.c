@@ -22,6 +22,7 @@ PG_MODULE_MAGIC;
 
 int			vapi_log_events = VAPI_LOG_ALL;
 bool		vapi_metadata_org_fallback = true;
+bool		vapi_notify = true;
 
 static const struct config_enum_entry log_events_options[] = {
 	{"all", VAPI_LOG_ALL, false},
@@ -118,6 +119,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_jwt_org_claim, NULL, NULL);
+
+	DefineCustomBoolVariable("vapi.notify",
+							 "Send NOTIFY vapi_calls when an event inserts or visibly changes a call row.",
+							 "The payload is a JSON object with org_id, call_id, vapi_call_id, status and action; it is sent when the transaction commits.",
+							 &vapi_notify,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("vapi");

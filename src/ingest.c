@@ -127,6 +127,15 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 	out->call_uuid = work.mres.call_uuid;
 	out->has_call_uuid = (work.mres.call_uuid != (Datum) 0);
 	out->status = work.mres.status;
+
+	/*
+	 * Queued in the caller's transaction rather than in the subtransaction
+	 * above, because a subtransaction that queued a notification keeps its
+	 * memory context (8 kB) until the top-level transaction ends.  Either
+	 * way it is sent at commit and dropped on rollback.
+	 */
+	if (work.mres.changed)
+		vapi_notify_change(&work.mres, ev->call_id, out->action);
 }
 
 /* Add "key": value pairs to an object under construction. */

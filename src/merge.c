@@ -179,7 +179,7 @@ upsert_sql(void)
 		append_wins(&sql, f);
 	}
 	appendStringInfoString(&sql, " RETURNING id, status, events_applied = 1,"
-						   " last_change_seq = events_applied");
+						   " last_change_seq = events_applied, org_id");
 	return sql.data;
 }
 
@@ -295,4 +295,7 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	res->status = SPI_getvalue(tuple, desc, 2);
 	res->inserted = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
 	res->changed = res->inserted || DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	res->org_id = SPI_getbinval(tuple, desc, 5, &isnull);
+	if (isnull)
+		res->org_id = (Datum) 0;
 }

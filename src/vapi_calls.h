@@ -144,6 +144,7 @@ typedef struct VapiMergeResult
 	bool		inserted;
 	bool		changed;		/* a visible column changed */
 	Datum		call_uuid;
+	Datum		org_id;			/* vapi.calls.org_id; (Datum) 0 if null or not read */
 	char	   *status;			/* NULL if the row has no status yet */
 } VapiMergeResult;
 
@@ -240,5 +241,12 @@ extern ErrorData *vapi_try(void (*fn) (void *arg), void *arg);
 
 /* guc.c */
 extern char *vapi_jwt_org_claim;
+
+/* notify.c: change notifications (guc.c defines vapi.notify) */
+#define VAPI_NOTIFY_CHANNEL		"vapi_calls"
+
+extern bool vapi_notify;
+extern void vapi_notify_change(const VapiMergeResult *res, text *call_id,
+							   const char *action);
 
 #endif							/* VAPI_CALLS_H */
