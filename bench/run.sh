@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# The performance benchmark (README, "Performance"): builds the extension,
+# starts a throwaway cluster configured for benchmarking, generates the
+# data set and measures, side by side in one run:
+#
+#   1. per-event cost: EVENTS events in one transaction, vapi_ingest vs the
+#      floor (the same final rows upserted set-based from values extracted
+#      beforehand, plus the same event-log inserts) vs a PL/pgSQL port;
+#   2. the application-handler architecture: three round trips per webhook
+#      vs one SELECT vapi_ingest(...), with pgbench;
+#   3. durable throughput: one event per transaction, 8 connections,
+#      synchronous_commit on, vapi_ingest vs the bare upsert;
+#   4. memory: one backend ingesting MEMORY_EVENTS events.
+#
+# Prints every figure and ratio; exits non-zero when a target is missed.
+#
+#   bench/run.sh            the spec's sizes (about 15 minutes on 2 cores)
+#   bench/run.sh --quick    small sizes, for development (about 2 minutes)
+#
+# Environment overrides: ORGS ASSISTANTS CONTACTS EVENTS MEMORY_EVENTS
+# PGBENCH_SECONDS ROUNDS (each contender runs ROUNDS times, alternating;
+# the best run counts) and PARTS (e.g. "1 3").
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+quick=
+for arg in "$@"; do
+	case $arg in
+		--quick) quick=1 ;;
+		-h | --help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+		*) echo "bench/run.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+	esac
+done
+if [ -n "$quick" ]; then
+	: "${ORGS:=100}" "${ASSISTANTS:=500}" "${CONTACTS:=20000}" "${EVENTS:=10000}"
+	: "${MEMORY_EVENTS:=50000}" "${PGBENCH_SECONDS:=5}" "${ROUNDS:=1}"
+fi
+ORGS=${ORGS:-1000}
+ASSISTANTS=${ASSISTANTS:-5000}
+CONTACTS=${CONTACTS:-200000}
+EVENTS=${EVENTS:-100000}
+MEMORY_EVENTS=${MEMORY_EVENTS:-1000000}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-30}
+ROUNDS=${ROUNDS:-2}
+PARTS=${PARTS:-1 2 3 4}
+CLIENTS=8
+
+# Targets (SPEC.md, "Performance").
+MAX_FLOOR_RATIO=1.5
+MIN_PLPGSQL_RATIO=2
+MIN_DURABLE_RATIO=0.9
+MAX_MEMORY_GROWTH=$((1024 * 1024))
+
+ensure_build_deps
+build
+temp_install
+# Benchmark settings: durable commits as in production (fsync and
+# synchronous_commit stay on), enough shared_buffers to hold the data set,
+# no checkpoint inside a measurement (each one starts after a CHECKPOINT),
+# no autovacuum or JIT to add noise.
+start_cluster "shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min" \
+	"autovacuum = off" "jit = off" "max_connections = 50" "fsync = on" "synchronous_commit = on"
+export PGDATABASE=postgres
+
+cd "$REPO"
+failed=0
+now_us() { echo $(($(date +%s%N) / 1000)); }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+
+# A ratio against its target: "max" means the ratio must not exceed it.
+check() {
+	local name=$1 value=$2 kind=$3 target=$4 verdict
+	if awk "BEGIN { exit !($value $([ "$kind" = max ] && echo '<=' || echo '>=') $target) }"; then
+		verdict=ok
+	else
+		verdict=MISSED
+		failed=1
+	fi
+	printf '   %-40s %8sx   target %s %sx   %s\n' "$name" "$value" \
+		"$([ "$kind" = max ] && echo '<=' || echo '>=')" "$target" "$verdict"
+}
+
+reset_tables() {
+	psql_q -c "TRUNCATE vapi.calls, vapi.events RESTART IDENTITY" -c "CHECKPOINT"
+}
+
+log "generating the data set: $ORGS orgs, $ASSISTANTS assistants, $CONTACTS contacts, $EVENTS events"
+t0=$(now_us)
+psql_q -c "CREATE EXTENSION vapi_calls"
+psql_q -v orgs="$ORGS" -v assistants="$ASSISTANTS" -v contacts="$CONTACTS" -v events="$EVENTS" \
+	-f bench/data.sql >/dev/null
+psql_q -f bench/plpgsql_port.sql -f bench/pgbench.sql >/dev/null
+for variant in ingest floor app; do
+	psql_q -At -c "SELECT bench.pgbench_script('$variant')" >"$WORK/$variant.pgb"
+done
+data_seconds=$(calc "($(now_us) - $t0) / 1e6" 0)
+
+cat <<EOF
+
+== vapi_calls benchmark ==
+machine: $(nproc) cores, $(free -m | awk '/^Mem:/ { printf "%.1f GB", $2 / 1024 }') memory, $("$BIN/postgres" --version)
+data set: $ORGS orgs, $ASSISTANTS assistants, $CONTACTS contacts; $EVENTS events in $(psql_q -At -c "SELECT count(DISTINCT call_no) FROM bench.events") calls, $(psql_q -At -c "SELECT pg_size_pretty(sum(pg_column_size(payload))) FROM bench.events") of payloads (generated in ${data_seconds} s)
+EOF
+
+# ---- 1. per-event cost ---------------------------------------------------
+
+# Replay bench.events in delivery order through a function, in one statement.
+replay() {
+	psql_q -At -c "SELECT count($1(payload)) FROM (SELECT payload FROM bench.events ORDER BY seq OFFSET 0) e" >/dev/null
+}
+
+# The floor: the rows vapi_ingest ended with, upserted set-based, and the
+# events it logged, inserted.  The copies are uncompressed, so the floor
+# compresses what it stores just as vapi_ingest does.
+snapshot_floor() {
+	psql_q <<-'EOF'
+		DROP TABLE IF EXISTS bench.floor_calls, bench.floor_events;
+		CREATE TABLE bench.floor_calls (LIKE vapi.calls);
+		ALTER TABLE bench.floor_calls ALTER transcript SET STORAGE EXTERNAL,
+			ALTER analysis SET STORAGE EXTERNAL, ALTER metadata SET STORAGE EXTERNAL;
+		INSERT INTO bench.floor_calls SELECT * FROM vapi.calls;
+		UPDATE bench.floor_calls SET transcript = transcript || '', analysis = analysis::text::jsonb,
+			metadata = metadata::text::jsonb;
+		CREATE TABLE bench.floor_events AS
+			SELECT id, received_at, vapi_call_id, type, status, event_at, payload, outcome, detail
+			FROM vapi.events WHERE false;
+		ALTER TABLE bench.floor_events ALTER payload SET STORAGE EXTERNAL;
+		INSERT INTO bench.floor_events
+			SELECT id, received_at, vapi_call_id, type, status, event_at, payload::text::jsonb, outcome, detail
+			FROM vapi.events;
+		VACUUM ANALYZE bench.floor_calls, bench.floor_events;
+	EOF
+}
+
+floor_run() {
+	local cols excluded
+	read -r cols excluded < <(psql_q -At -F ' ' -c "
+		SELECT string_agg(quote_ident(attname), ',' ORDER BY attnum),
+		       string_agg('excluded.' || quote_ident(attname), ',' ORDER BY attnum)
+		FROM pg_attribute
+		WHERE attrelid = 'vapi.calls'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'id'")
+	psql_q -1 >/dev/null <<-EOF
+		INSERT INTO vapi.calls AS c ($cols) SELECT $cols FROM bench.floor_calls
+			ON CONFLICT (vapi_call_id) DO UPDATE SET ($cols) = ROW($excluded);
+		INSERT INTO vapi.events (received_at, vapi_call_id, type, status, event_at, payload, outcome, detail)
+			SELECT received_at, vapi_call_id, type, status, event_at, payload, outcome, detail
+			FROM bench.floor_events ORDER BY id;
+	EOF
+}
+
+# Does the last run leave the same rows as vapi_ingest did?
+same_rows() {
+	psql_q -At <<-'EOF'
+		SELECT count(*) FILTER (WHERE to_jsonb(p) - '{id,created_at,updated_at,field_versions}'::text[]
+		                        = to_jsonb(f) - '{id,created_at,updated_at,field_versions}'::text[])
+		       || ' of ' || count(*)
+		FROM vapi.calls p FULL JOIN bench.floor_calls f USING (vapi_call_id);
+	EOF
+}
+
+timed() {
+	local t0
+	reset_tables
+	t0=$(now_us)
+	"$@"
+	echo $(($(now_us) - t0))
+}
+
+best() { printf '%s\n' "$@" | sort -n | head -n 1; }
+
+if [[ " $PARTS " == *" 1 "* ]]; then
+	log "part 1: per-event cost ($ROUNDS rounds)"
+	c_times=() floor_times=() port_times=()
+	for ((round = 1; round <= ROUNDS; round++)); do
+		c_times+=("$(timed replay public.vapi_ingest)")
+		if [ "$round" -eq 1 ]; then
+			outcomes=$(psql_q -At -c "SELECT string_agg(outcome || ' ' || n, ', ' ORDER BY outcome)
+				FROM (SELECT outcome, count(*) n FROM vapi.events GROUP BY outcome) s")
+			snapshot_floor
+		fi
+		floor_times+=("$(timed floor_run)")
+		port_times+=("$(timed replay bench.plpgsql_ingest)")
+		if [ "$round" -eq 1 ]; then port_same=$(same_rows); fi
+	done
+	c=$(best "${c_times[@]}") floor=$(best "${floor_times[@]}") port=$(best "${port_times[@]}")
+	echo
+	echo "1. per-event cost: $EVENTS events in one transaction (best of $ROUNDS)"
+	printf '   %-22s %8s s %10s us/event\n' \
+		vapi_ingest "$(calc "$c / 1e6")" "$(calc "$c / $EVENTS" 1)" \
+		floor "$(calc "$floor / 1e6")" "$(calc "$floor / $EVENTS" 1)" \
+		"PL/pgSQL port" "$(calc "$port / 1e6")" "$(calc "$port / $EVENTS" 1)"
+	echo "   outcomes: $outcomes; the PL/pgSQL port's rows equal vapi_ingest's: $port_same"
+	check "vapi_ingest / floor" "$(calc "$c / $floor")" max $MAX_FLOOR_RATIO
+	check "PL/pgSQL port / vapi_ingest" "$(calc "$port / $c")" min $MIN_PLPGSQL_RATIO
+fi
+
+# ---- 2 and 3: pgbench ------------------------------------------------------
+
+# pgbench VARIANT CLIENTS: prints "tps latency_ms".
+run_pgbench() {
+	local out
+	reset_tables
+	out=$("$BIN/pgbench" -n -M simple -c "$2" -j "$(($2 < $(nproc) ? $2 : $(nproc)))" -T "$PGBENCH_SECONDS" \
+		-D vk_k=0 -D vk_run=1 -D orgs="$ORGS" -D apo=$((ASSISTANTS / ORGS)) -D cpo=$((CONTACTS / ORGS)) \
+		-f "$WORK/$1.pgb" 2>&1) || { echo "$out" >&2; return 1; }
+	if grep -q 'failed transactions: [1-9]' <<<"$out"; then
+		echo "$out" >&2
+		return 1
+	fi
+	awk '/^tps = / { tps = $3 } /^latency average = / { lat = $4 } END { print tps, lat }' <<<"$out"
+}
+
+# The best of ROUNDS runs of each (variant clients) pair, alternating.
+declare -A tps lat
+pgbench_rounds() {
+	local round pair res
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for pair in "$@"; do
+			res=$(run_pgbench $pair)
+			if awk "BEGIN { exit !(${res% *} > ${tps[$pair]:-0}) }"; then
+				tps[$pair]=${res% *}
+				lat[$pair]=${res#* }
+			fi
+		done
+	done
+}
+
+if [[ " $PARTS " == *" 2 "* ]]; then
+	log "part 2: application handler vs vapi_ingest, pgbench ($ROUNDS x ${PGBENCH_SECONDS} s each)"
+	pgbench_rounds "app 1" "ingest 1" "app $CLIENTS" "ingest $CLIENTS"
+	echo
+	echo "2. application handler (3 round trips) vs vapi_ingest (1), one webhook per transaction"
+	for clients in 1 $CLIENTS; do
+		printf '   %-34s %9.0f tps %8.3f ms latency\n' \
+			"app handler, $clients client(s)" "${tps[app $clients]}" "${lat[app $clients]}" \
+			"vapi_ingest, $clients client(s)" "${tps[ingest $clients]}" "${lat[ingest $clients]}"
+		printf '   %-40s %8sx\n' "vapi_ingest / app handler, $clients client(s)" \
+			"$(calc "${tps[ingest $clients]} / ${tps[app $clients]}")"
+	done
+fi
+
+if [[ " $PARTS " == *" 3 "* ]]; then
+	log "part 3: durable throughput, $CLIENTS connections ($ROUNDS x ${PGBENCH_SECONDS} s each)"
+	pgbench_rounds "floor $CLIENTS" "ingest $CLIENTS"
+	echo
+	echo "3. durable throughput: one event per transaction, $CLIENTS connections, synchronous_commit on"
+	printf '   %-34s %9.0f tps %8.3f ms latency\n' \
+		"bare upsert + event insert" "${tps[floor $CLIENTS]}" "${lat[floor $CLIENTS]}" \
+		"vapi_ingest" "${tps[ingest $CLIENTS]}" "${lat[ingest $CLIENTS]}"
+	check "vapi_ingest / bare upsert" "$(calc "${tps[ingest $CLIENTS]} / ${tps[floor $CLIENTS]}")" \
+		min $MIN_DURABLE_RATIO
+fi
+
+# ---- 4. memory -------------------------------------------------------------
+
+if [[ " $PARTS " == *" 4 "* ]]; then
+	batch=5000
+	log "part 4: memory, one backend ingesting $MEMORY_EVENTS events ($batch per transaction)"
+	reset_tables
+	# This part writes a lot: let checkpoints recycle the WAL.
+	psql_q -c "ALTER SYSTEM SET max_wal_size = '2GB'" -c "SELECT pg_reload_conf()" >/dev/null
+	{
+		echo "SELECT sum(total_bytes) AS fresh FROM pg_backend_memory_contexts \\gset"
+		# warm-up: load the library, prepare the kept plans, fill the caches
+		echo "SELECT count(public.vapi_ingest(payload)) FROM bench.events WHERE seq <= 1000;"
+		echo "SELECT sum(total_bytes) AS before FROM pg_backend_memory_contexts \\gset"
+		# the pool of EVENTS deliveries, replayed with new call ids
+		for ((i = 0; i < MEMORY_EVENTS; i += batch)); do
+			lo=$((i % EVENTS + 1))
+			hi=$((lo + batch - 1))
+			if [ $hi -gt "$EVENTS" ]; then hi=$EVENTS; fi
+			echo "SELECT count(public.vapi_ingest(jsonb_set(payload, '{message,call,id}',
+				to_jsonb((payload #>> '{message,call,id}') || '-m$((i / EVENTS))'))))
+				FROM (SELECT payload FROM bench.events WHERE seq BETWEEN $lo AND $hi ORDER BY seq OFFSET 0) e;"
+		done
+		echo "SELECT sum(total_bytes) AS after FROM pg_backend_memory_contexts \\gset"
+		echo "SELECT :fresh, :before, :after, (SELECT count(*) FROM vapi.events);"
+	} >"$WORK/memory.sql"
+	t0=$(now_us)
+	read -r fresh before after ingested < <(psql_q -At -F ' ' -f "$WORK/memory.sql" | tail -n 1)
+	mem_seconds=$(calc "($(now_us) - $t0) / 1e6" 0)
+	psql_q -c "ALTER SYSTEM RESET max_wal_size" -c "SELECT pg_reload_conf()" >/dev/null
+	echo
+	echo "4. memory: one backend, $ingested events logged ($mem_seconds s)"
+	printf '   %-40s %10d bytes\n' "fresh backend" "$fresh" "after a 1000-event warm-up" "$before" \
+		"after $MEMORY_EVENTS more events" "$after"
+	growth=$((after - before))
+	verdict=ok
+	[ "$growth" -lt "$MAX_MEMORY_GROWTH" ] || { verdict=MISSED; failed=1; }
+	printf '   %-40s %10d bytes   target < %d   %s\n' "growth" "$growth" "$MAX_MEMORY_GROWTH" "$verdict"
+fi
+
+echo
+if [ "$failed" -eq 0 ]; then
+	echo "all targets met"
+else
+	echo "some targets MISSED"
+fi
+exit "$failed"
