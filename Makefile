@@ -10,6 +10,7 @@ OBJS = \
 	src/guc.o \
 	src/ingest.o \
 	src/merge.o \
+	src/merge_fn.o \
 	src/payload.o \
 	src/resolve.o \
 	src/spi_util.o
@@ -22,7 +23,8 @@ REGRESS = \
 	classify_ended_reason \
 	ingest_shapes \
 	resolution \
-	bad_input
+	bad_input \
+	merge_rule
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 
 PG_CPPFLAGS = -Isrc

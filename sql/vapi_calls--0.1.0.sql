@@ -127,3 +127,39 @@ CREATE FUNCTION @extschema@.vapi_ingest(payload jsonb) RETURNS jsonb
 COMMENT ON FUNCTION @extschema@.vapi_ingest(jsonb) IS
 	'Ingest one Vapi webhook body (trusted callers: no signature check)';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
+
+-- ==== Performance: the merge rule in C (issue 5) ====
+-- The upsert's DO UPDATE calls these instead of spelling the per-column
+-- rule out in SQL (src/merge_fn.c says why).  Internal: only the
+-- extension's own statement uses them.
+
+CREATE FUNCTION vapi.merge_value(stored anyelement, incoming anyelement,
+		stored_versions bigint[], incoming_versions bigint[], field integer)
+	RETURNS anyelement
+	AS 'MODULE_PATHNAME', 'vapi_merge_value'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_value(anyelement, anyelement, bigint[], bigint[], integer) IS
+	'incoming if its version (or, on a tie, its value) is higher, else stored';
+
+CREATE FUNCTION vapi.merge_versions(stored bigint[], incoming bigint[])
+	RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'vapi_merge_versions'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_versions(bigint[], bigint[]) IS
+	'element by element, the higher of the stored and incoming versions';
+
+CREATE FUNCTION vapi.merge_wins(stored_versions bigint[], incoming_versions bigint[],
+		VARIADIC pairs "any")
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vapi_merge_wins'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_wins(bigint[], bigint[], "any") IS
+	'true when the incoming value of any field, given as (stored, incoming) pairs, wins';
+
+CREATE FUNCTION vapi.merge_changed(stored_versions bigint[], incoming_versions bigint[],
+		VARIADIC pairs "any")
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vapi_merge_changed'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") IS
+	'true when a winning incoming value is distinct from the stored one';

@@ -16,6 +16,9 @@
  *
  * The statement is generated once from vapi_fields[] below and kept; it
  * uses only parameters, columns and immutable functions, as Citus needs.
+ * The per-column rule is evaluated by the vapi.merge_* functions
+ * (merge_fn.c): written out in SQL it made an expression the executor
+ * spent more time compiling, on every execution, than the event took.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,27 +83,24 @@ vapi_set_field(VapiEvent *ev, VapiField f, Datum value, int64 version)
 	ev->fversion[f] = version;
 }
 
-/* "the incoming value of field f wins" (1-based array index i = f + 1) */
-static void
-append_wins(StringInfo sql, int f)
-{
-	const char *col = vapi_fields[f].column;
-
-	appendStringInfo(sql,
-					 "(excluded.field_versions[%d] > coalesce(c.field_versions[%d], 0)"
-					 " OR (excluded.field_versions[%d] = c.field_versions[%d]"
-					 " AND excluded.%s > c.%s))",
-					 f + 1, f + 1, f + 1, f + 1, col, col);
-}
-
-/* The merged value of field f. */
+/* The merged value of field f (merge_fn.c has the rule). */
 static void
 append_merged(StringInfo sql, int f)
 {
-	appendStringInfoString(sql, "CASE WHEN ");
-	append_wins(sql, f);
-	appendStringInfo(sql, " THEN excluded.%s ELSE c.%s END",
-					 vapi_fields[f].column, vapi_fields[f].column);
+	appendStringInfo(sql, "vapi.merge_value(c.%s, excluded.%s, c.field_versions,"
+					 " excluded.field_versions, %d)",
+					 vapi_fields[f].column, vapi_fields[f].column, f + 1);
+}
+
+/* A merge test over every field: vapi.merge_wins or vapi.merge_changed. */
+static void
+append_merge_test(StringInfo sql, const char *function)
+{
+	appendStringInfo(sql, "vapi.%s(c.field_versions, excluded.field_versions", function);
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+		appendStringInfo(sql, ", c.%s, excluded.%s",
+						 vapi_fields[f].column, vapi_fields[f].column);
+	appendStringInfoChar(sql, ')');
 }
 
 /* "the event changes something a reader can see" */
@@ -108,14 +108,8 @@ static void
 append_visible_change(StringInfo sql)
 {
 	appendStringInfoString(sql, "(excluded.status_rank > c.status_rank"
-						   " OR (excluded.is_test_call AND NOT c.is_test_call)");
-	for (int f = 0; f < VF_NUM_FIELDS; f++)
-	{
-		appendStringInfoString(sql, " OR (");
-		append_wins(sql, f);
-		appendStringInfo(sql, " AND excluded.%s IS DISTINCT FROM c.%s)",
-						 vapi_fields[f].column, vapi_fields[f].column);
-	}
+						   " OR (excluded.is_test_call AND NOT c.is_test_call) OR ");
+	append_merge_test(sql, "merge_changed");
 	appendStringInfoChar(sql, ')');
 }
 
@@ -155,12 +149,9 @@ upsert_sql(void)
 	appendStringInfoString(&sql,
 						   "), 'completed') ELSE ('{scheduled,queued,ringing,in-progress,forwarding}'::text[])"
 						   "[greatest(c.status_rank, excluded.status_rank)] END, "
-						   "field_versions = ARRAY[");
-	for (f = 0; f < VF_NUM_FIELDS; f++)
-		appendStringInfo(&sql, "%sgreatest(coalesce(c.field_versions[%d], 0), excluded.field_versions[%d])",
-						 f ? ", " : "", f + 1, f + 1);
-	appendStringInfoString(&sql,
-						   "], first_event_at = least(c.first_event_at, excluded.first_event_at), "
+						   "field_versions = vapi.merge_versions(c.field_versions,"
+						   " excluded.field_versions), "
+						   "first_event_at = least(c.first_event_at, excluded.first_event_at), "
 						   "last_event_at = greatest(c.last_event_at, excluded.last_event_at), "
 						   "events_applied = c.events_applied + 1, "
 						   "last_change_seq = CASE WHEN ");
@@ -172,12 +163,8 @@ upsert_sql(void)
 						   " WHERE excluded.status_rank > c.status_rank"
 						   " OR (excluded.is_test_call AND NOT c.is_test_call)"
 						   " OR excluded.first_event_at < c.first_event_at"
-						   " OR excluded.last_event_at > c.last_event_at");
-	for (f = 0; f < VF_NUM_FIELDS; f++)
-	{
-		appendStringInfoString(&sql, " OR ");
-		append_wins(&sql, f);
-	}
+						   " OR excluded.last_event_at > c.last_event_at OR ");
+	append_merge_test(&sql, "merge_wins");
 	appendStringInfoString(&sql, " RETURNING id, status, events_applied = 1,"
 						   " last_change_seq = events_applied");
 	return sql.data;
