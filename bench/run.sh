@@ -105,7 +105,7 @@ t0=$(now_us)
 psql_q -c "CREATE EXTENSION vapi_calls"
 psql_q -v orgs="$ORGS" -v assistants="$ASSISTANTS" -v contacts="$CONTACTS" -v events="$EVENTS" \
 	-f bench/data.sql >/dev/null
-psql_q -f bench/plpgsql_port.sql -f bench/pgbench.sql >/dev/null
+psql_q -f bench/plpgsql_port.sql -f bench/floor.sql -f bench/pgbench.sql >/dev/null
 for variant in ingest floor app; do
 	psql_q -At -c "SELECT bench.pgbench_script('$variant')" >"$WORK/$variant.pgb"
 done
@@ -122,46 +122,12 @@ EOF
 
 # Replay bench.events in delivery order through a function, in one statement.
 replay() {
-	psql_q -At -c "SELECT count($1(payload)) FROM (SELECT payload FROM bench.events ORDER BY seq OFFSET 0) e" >/dev/null
+	psql_q -At -c "SELECT count($1(payload)) FROM (SELECT payload FROM bench.events ORDER BY seq OFFSET 0) e"
 }
 
-# The floor: the rows vapi_ingest ended with, upserted set-based, and the
-# events it logged, inserted.  The copies are uncompressed, so the floor
-# compresses what it stores just as vapi_ingest does.
+# The floors (bench/floor.sql) replay what vapi_ingest produced.
 snapshot_floor() {
-	psql_q <<-'EOF'
-		DROP TABLE IF EXISTS bench.floor_calls, bench.floor_events;
-		CREATE TABLE bench.floor_calls (LIKE vapi.calls);
-		ALTER TABLE bench.floor_calls ALTER transcript SET STORAGE EXTERNAL,
-			ALTER analysis SET STORAGE EXTERNAL, ALTER metadata SET STORAGE EXTERNAL;
-		INSERT INTO bench.floor_calls SELECT * FROM vapi.calls;
-		UPDATE bench.floor_calls SET transcript = transcript || '', analysis = analysis::text::jsonb,
-			metadata = metadata::text::jsonb;
-		CREATE TABLE bench.floor_events AS
-			SELECT id, received_at, vapi_call_id, type, status, event_at, payload, outcome, detail
-			FROM vapi.events WHERE false;
-		ALTER TABLE bench.floor_events ALTER payload SET STORAGE EXTERNAL;
-		INSERT INTO bench.floor_events
-			SELECT id, received_at, vapi_call_id, type, status, event_at, payload::text::jsonb, outcome, detail
-			FROM vapi.events;
-		VACUUM ANALYZE bench.floor_calls, bench.floor_events;
-	EOF
-}
-
-floor_run() {
-	local cols excluded
-	read -r cols excluded < <(psql_q -At -F ' ' -c "
-		SELECT string_agg(quote_ident(attname), ',' ORDER BY attnum),
-		       string_agg('excluded.' || quote_ident(attname), ',' ORDER BY attnum)
-		FROM pg_attribute
-		WHERE attrelid = 'vapi.calls'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'id'")
-	psql_q -1 >/dev/null <<-EOF
-		INSERT INTO vapi.calls AS c ($cols) SELECT $cols FROM bench.floor_calls
-			ON CONFLICT (vapi_call_id) DO UPDATE SET ($cols) = ROW($excluded);
-		INSERT INTO vapi.events (received_at, vapi_call_id, type, status, event_at, payload, outcome, detail)
-			SELECT received_at, vapi_call_id, type, status, event_at, payload, outcome, detail
-			FROM bench.floor_events ORDER BY id;
-	EOF
+	psql_q -c "SELECT bench.snapshot_floor()" -c "VACUUM ANALYZE bench.floor_calls, bench.floor_events" >/dev/null
 }
 
 # Does the last run leave the same rows as vapi_ingest did?
@@ -180,7 +146,7 @@ timed() {
 	reset_tables
 	c0=$(cluster_cpu_us)
 	t0=$(now_us)
-	"$@"
+	"$@" >/dev/null
 	t1=$(now_us)
 	echo "$((t1 - t0)) $(($(cluster_cpu_us) - c0))"
 }
@@ -192,10 +158,11 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 	log "part 1: per-event cost ($ROUNDS rounds)"
 	declare -A wall cpu
 	for ((round = 1; round <= ROUNDS; round++)); do
-		for contender in ingest floor port; do
+		for contender in ingest floor perevent port; do
 			case $contender in
 				ingest) read -r w c < <(timed replay public.vapi_ingest) ;;
-				floor) read -r w c < <(timed floor_run) ;;
+				floor) read -r w c < <(timed psql_q -c "SELECT bench.floor()") ;;
+				perevent) read -r w c < <(timed psql_q -c "SELECT bench.per_event_floor()") ;;
 				port) read -r w c < <(timed replay bench.plpgsql_ingest) ;;
 			esac
 			wall[$contender]=$(best "$w" ${wall[$contender]:-})
@@ -211,16 +178,19 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 	echo
 	echo "1. per-event cost: $EVENTS events in one transaction (best of $ROUNDS;"
 	echo "   CPU = all the cluster's processes, which other load on the machine does not inflate)"
-	printf '   %-16s %9s %9s %14s %14s\n' "" "wall s" "CPU s" "wall us/event" "CPU us/event"
-	for contender in ingest floor port; do
-		printf '   %-16s %9s %9s %14s %14s\n' \
-			"$(case $contender in ingest) echo vapi_ingest ;; floor) echo floor ;; port) echo "PL/pgSQL port" ;; esac)" \
+	printf '   %-20s %9s %9s %14s %14s\n' "" "wall s" "CPU s" "wall us/event" "CPU us/event"
+	for contender in ingest floor perevent port; do
+		printf '   %-20s %9s %9s %14s %14s\n' \
+			"$(case $contender in ingest) echo vapi_ingest ;; floor) echo floor ;;
+				perevent) echo "per-event floor" ;; port) echo "PL/pgSQL port" ;; esac)" \
 			"$(calc "${wall[$contender]} / 1e6")" "$(calc "${cpu[$contender]} / 1e6")" \
 			"$(calc "${wall[$contender]} / $EVENTS" 1)" "$(calc "${cpu[$contender]} / $EVENTS" 1)"
 	done
 	echo "   outcomes: $outcomes; the PL/pgSQL port's rows equal vapi_ingest's: $port_same"
 	printf '   %-40s %8sx\n' "vapi_ingest / floor, wall" "$(calc "${wall[ingest]} / ${wall[floor]}")" \
-		"PL/pgSQL port / vapi_ingest, wall" "$(calc "${wall[port]} / ${wall[ingest]}")"
+		"PL/pgSQL port / vapi_ingest, wall" "$(calc "${wall[port]} / ${wall[ingest]}")" \
+		"per-event floor / floor, CPU" "$(calc "${cpu[perevent]} / ${cpu[floor]}")" \
+		"vapi_ingest / per-event floor, CPU" "$(calc "${cpu[ingest]} / ${cpu[perevent]}")"
 	check "vapi_ingest / floor, CPU" "$(calc "${cpu[ingest]} / ${cpu[floor]}")" max $MAX_FLOOR_RATIO
 	check "PL/pgSQL port / vapi_ingest, CPU" "$(calc "${cpu[port]} / ${cpu[ingest]}")" min $MIN_PLPGSQL_RATIO
 fi
