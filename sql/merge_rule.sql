@@ -12,9 +12,9 @@ LANGUAGE sql AS $$
 	FROM (SELECT
 			vapi.merge_value(s, i, ARRAY[sv], ARRAY[iv], 1) IS NOT DISTINCT FROM
 				CASE WHEN iv > coalesce(sv, 0) OR (iv = sv AND i > s) THEN i ELSE s END
-			AND vapi.merge_wins(ARRAY[sv], ARRAY[iv], s, i) =
+			AND vapi.merge_wins(ARRAY[sv], ARRAY[iv], 1, s, i) =
 				coalesce(iv > coalesce(sv, 0) OR (iv = sv AND i > s), false)
-			AND vapi.merge_changed(ARRAY[sv], ARRAY[iv], s, i) =
+			AND vapi.merge_changed(ARRAY[sv], ARRAY[iv], 1, s, i) =
 				coalesce((iv > coalesce(sv, 0) OR (iv = sv AND i > s)) AND i IS DISTINCT FROM s, false)
 			AND vapi.merge_versions(ARRAY[sv], ARRAY[iv]) = ARRAY[greatest(coalesce(sv, 0), iv)]
 			AS ok
@@ -42,9 +42,13 @@ SELECT vapi.merge_value('stored'::text, 'incoming'::text, '{}', '{3}', 1) AS inc
        vapi.merge_value('stored'::text, NULL::text, '{}', '{0}', 1) AS stored_kept,
        vapi.merge_versions('{1,NULL}', '{2,0,4}') AS versions;
 
--- Several fields: any winning field makes merge_wins true; merge_changed
--- needs a winning value that differs.
-SELECT vapi.merge_wins('{5,5}', '{5,6}', 'a'::text, 'a'::text, 1.0, 1.00) AS second_wins,
-       vapi.merge_changed('{5,5}', '{5,6}', 'a'::text, 'a'::text, 1.0, 1.00) AS but_equal,
-       vapi.merge_changed('{5,5}', '{5,6}', 'a'::text, 'a'::text, 1.0, 2.0) AS and_differs,
-       vapi.merge_wins('{5,5}', '{5,5}', 'a'::text, 'a'::text, 1.0, 1.00) AS exact_repeat;
+-- Several fields, as (field number, stored, incoming) triples: any winning
+-- field makes merge_wins true; merge_changed needs a winning value that
+-- differs.  Fields left out (the upsert's lean statement leaves out those
+-- a delivery cannot carry) are not looked at.
+SELECT vapi.merge_wins('{5,5}', '{5,6}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.00) AS second_wins,
+       vapi.merge_changed('{5,5}', '{5,6}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.00) AS but_equal,
+       vapi.merge_changed('{5,5}', '{5,6}', 1, 'a'::text, 'a'::text, 2, 1.0, 2.0) AS and_differs,
+       vapi.merge_wins('{5,5}', '{5,5}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.00) AS exact_repeat,
+       vapi.merge_wins('{5,5,5}', '{5,5,9}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.0) AS third_not_given,
+       vapi.merge_changed('{5,5,5}', '{5,5,9}', 3, 'a'::text, 'b'::text) AS only_third;

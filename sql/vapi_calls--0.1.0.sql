@@ -154,7 +154,7 @@ CREATE FUNCTION vapi.merge_wins(stored_versions bigint[], incoming_versions bigi
 	AS 'MODULE_PATHNAME', 'vapi_merge_wins'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION vapi.merge_wins(bigint[], bigint[], "any") IS
-	'true when the incoming value of any field, given as (stored, incoming) pairs, wins';
+	'true when the incoming value of any field, given as (field number, stored, incoming) triples, wins';
 
 CREATE FUNCTION vapi.merge_changed(stored_versions bigint[], incoming_versions bigint[],
 		VARIADIC pairs "any")

@@ -38,8 +38,8 @@ PG_FUNCTION_INFO_V1(vapi_merge_versions);
 PG_FUNCTION_INFO_V1(vapi_merge_wins);
 PG_FUNCTION_INFO_V1(vapi_merge_changed);
 
-/* The arguments before the (stored, incoming) value pairs of the tests. */
-#define PAIRS_FIRST_ARG		2
+/* The arguments before the (field, stored, incoming) triples of the tests. */
+#define TRIPLES_FIRST_ARG	2
 
 /* versions[field] as SQL's subscript gives it; false for NULL. */
 static bool
@@ -124,15 +124,27 @@ pair_distinct(FunctionCallInfo fcinfo, int stored_arg)
 										   PG_GETARG_DATUM(stored_arg)));
 }
 
-/* The number of (stored, incoming) value pairs after the two arrays. */
+/*
+ * The number of (field, stored, incoming) triples after the two arrays;
+ * the field numbers must be integers and not null.
+ */
 static int
-pair_count(FunctionCallInfo fcinfo)
+triple_count(FunctionCallInfo fcinfo)
 {
+	int			n = (PG_NARGS() - TRIPLES_FIRST_ARG) / 3;
+
 	if (get_fn_expr_variadic(fcinfo->flinfo))
-		elog(ERROR, "vapi_calls: the merge tests take their pairs as separate arguments");
-	if ((PG_NARGS() - PAIRS_FIRST_ARG) % 2 != 0)
-		elog(ERROR, "vapi_calls: the merge tests take (stored, incoming) pairs");
-	return (PG_NARGS() - PAIRS_FIRST_ARG) / 2;
+		elog(ERROR, "vapi_calls: the merge tests take their triples as separate arguments");
+	if ((PG_NARGS() - TRIPLES_FIRST_ARG) % 3 != 0)
+		elog(ERROR, "vapi_calls: the merge tests take (field, stored, incoming) triples");
+	for (int t = 0; t < n; t++)
+	{
+		int			arg = TRIPLES_FIRST_ARG + 3 * t;
+
+		if (PG_ARGISNULL(arg) || get_fn_expr_argtype(fcinfo->flinfo, arg) != INT4OID)
+			elog(ERROR, "vapi_calls: merge test argument %d must be a field number", arg + 1);
+	}
+	return n;
 }
 
 /*
@@ -190,17 +202,21 @@ vapi_merge_versions(PG_FUNCTION_ARGS)
 /*
  * SQL: vapi.merge_wins(stored_versions bigint[], incoming_versions bigint[],
  *   VARIADIC "any") returns boolean
- * The variadic arguments are (stored, incoming) value pairs, one per field
- * in field order.  True when the incoming value of any field wins.
+ * The variadic arguments are (field number, stored value, incoming value)
+ * triples.  True when the incoming value of any of these fields wins.
  */
 Datum
 vapi_merge_wins(PG_FUNCTION_ARGS)
 {
-	int			npairs = pair_count(fcinfo);
+	int			ntriples = triple_count(fcinfo);
 
-	for (int f = 0; f < npairs; f++)
-		if (incoming_wins(fcinfo, 0, f + 1, PAIRS_FIRST_ARG + 2 * f))
+	for (int t = 0; t < ntriples; t++)
+	{
+		int			arg = TRIPLES_FIRST_ARG + 3 * t;
+
+		if (incoming_wins(fcinfo, 0, PG_GETARG_INT32(arg), arg + 1))
 			PG_RETURN_BOOL(true);
+	}
 	PG_RETURN_BOOL(false);
 }
 
@@ -213,13 +229,14 @@ vapi_merge_wins(PG_FUNCTION_ARGS)
 Datum
 vapi_merge_changed(PG_FUNCTION_ARGS)
 {
-	int			npairs = pair_count(fcinfo);
+	int			ntriples = triple_count(fcinfo);
 
-	for (int f = 0; f < npairs; f++)
+	for (int t = 0; t < ntriples; t++)
 	{
-		int			arg = PAIRS_FIRST_ARG + 2 * f;
+		int			arg = TRIPLES_FIRST_ARG + 3 * t;
 
-		if (incoming_wins(fcinfo, 0, f + 1, arg) && pair_distinct(fcinfo, arg))
+		if (incoming_wins(fcinfo, 0, PG_GETARG_INT32(arg), arg + 1) &&
+			pair_distinct(fcinfo, arg + 1))
 			PG_RETURN_BOOL(true);
 	}
 	PG_RETURN_BOOL(false);
