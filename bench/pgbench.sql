@@ -8,12 +8,13 @@
 -- contacts one time in five.  bench.pgbench_script(variant) writes a whole
 -- script; run.sh saves it to a file.  Variants:
 --
---   ingest  one round trip: SELECT vapi_ingest('<body>')
+--   ingest  one round trip: vapi_ingest('<body>')
 --   floor   one round trip: the event-log insert and a bare upsert of the
 --           values the event carries (resolved beforehand), in one statement
 --   app     three round trips, as an application handler does it: look up
 --           the assistant's org, look up the contact, then the floor's
 --           statement with what the lookups found
+-- All three use prepared statements.
 \set ON_ERROR_STOP 1
 
 -- The template call and its eight deliveries, e = 0..7.
@@ -63,61 +64,84 @@ INSERT INTO bench.pgb_columns VALUES
 	(16, 'summary', 'text'), (17, 'sentiment', 'text'), (18, 'recording_url', 'text'),
 	(19, 'stereo_recording_url', 'text'), (20, 'analysis', 'jsonb'), (21, 'metadata', 'jsonb');
 
--- The floor's statement for delivery e: event-log insert plus bare upsert
--- (a value the event does not carry never erases one).  For the app
--- variant, org and caller come from the lookups' pgbench variables.
-CREATE FUNCTION bench.pgb_upsert(p_e int, app boolean) RETURNS text STABLE LANGUAGE plpgsql AS $$
+-- The floor's statement, prepared once per connection: the event-log
+-- insert and a bare upsert (a value the event does not carry never erases
+-- one) in one statement.
+CREATE FUNCTION bench.pgb_prepare_floor() RETURNS text STABLE LANGUAGE sql AS $$
+	SELECT 'PREPARE vk_floor (text, uuid, text, text, text, text, text, text, text, text, text,'
+		' timestamptz, timestamptz, numeric, numeric, text, text, text, text, text, jsonb, jsonb,'
+		' boolean, smallint, text, timestamptz, timestamptz, text, text, jsonb) AS'
+		' WITH e AS (INSERT INTO vapi.events (received_at, vapi_call_id, type, status, event_at, payload, outcome)'
+		' VALUES (now(), $1, $28, $29, $26, $30, ''updated''))'
+		' INSERT INTO vapi.calls AS c (vapi_call_id, org_id, vapi_org_id, assistant_id, phone_number_id,'
+		' call_type, direction, phone_number, from_number, caller_name, ended_reason, started_at, ended_at,'
+		' duration_seconds, cost, transcript, summary, sentiment, recording_url, stereo_recording_url,'
+		' analysis, metadata, is_test_call, status_rank, status, first_event_at, last_event_at)'
+		' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,'
+		' $20, $21, coalesce($22, ''{}''), $23, $24, $25, $26, $27)'
+		' ON CONFLICT (vapi_call_id) DO UPDATE SET '
+		|| (SELECT string_agg(format('%I = coalesce(excluded.%I, c.%I)', name, name, name), ', ' ORDER BY n)
+			FROM bench.pgb_columns)
+		|| ', is_test_call = c.is_test_call OR excluded.is_test_call,'
+		' status = CASE WHEN excluded.status_rank >= c.status_rank THEN excluded.status ELSE c.status END,'
+		' status_rank = greatest(c.status_rank, excluded.status_rank),'
+		' first_event_at = least(c.first_event_at, excluded.first_event_at),'
+		' last_event_at = greatest(c.last_event_at, excluded.last_event_at),'
+		' events_applied = c.events_applied + 1, updated_at = now();'
+$$;
+
+-- The EXECUTE of the floor's statement for delivery e, with the values
+-- the delivery carries; for the app variant, org and caller are what the
+-- lookups found (pgbench variables).
+CREATE FUNCTION bench.pgb_execute_floor(p_e int, app boolean) RETURNS text STABLE LANGUAGE plpgsql AS $$
 DECLARE
 	r jsonb;
 	ev record;
-	cols text := '';
-	vals text := '';
-	sets text := '';
+	args text := '';
 	col record;
-	val text;
 BEGIN
 	SELECT to_jsonb(x) INTO r FROM bench.pgb_rows x WHERE x.e = p_e;
 	SELECT * INTO ev FROM bench.pgb_events WHERE e = p_e;
 	FOR col IN SELECT * FROM bench.pgb_columns ORDER BY n LOOP
-		val := bench.pgb_literal(r ->> col.name) || '::' || col.type;
-		IF app AND col.name = 'org_id' THEN
-			val := 'nullif('':vk_org'', '''')::uuid';
-		ELSIF app AND col.name = 'caller_name' THEN
-			val := 'coalesce(nullif('':vk_contact'', ''''), ' || quote_literal(r ->> 'caller_name') || ')';
-		END IF;
-		cols := cols || ', ' || col.name;
-		vals := vals || ', ' || val;
-		sets := sets || format('%I = coalesce(excluded.%I, c.%I), ', col.name, col.name, col.name);
+		args := args || ', ' || CASE
+			WHEN app AND col.name = 'org_id' THEN 'nullif('':vk_org'', '''')::uuid'
+			WHEN app AND col.name = 'caller_name' THEN
+				'coalesce(nullif('':vk_contact'', ''''), ' || quote_literal(r ->> 'caller_name') || ')'
+			ELSE bench.pgb_literal(r ->> col.name) END;
 	END LOOP;
-	RETURN format(
-		'WITH e AS (INSERT INTO vapi.events (received_at, vapi_call_id, type, status, event_at, payload, outcome)'
-		' VALUES (now(), %s, %L, %s, %L, %s::jsonb, %L))'
-		' INSERT INTO vapi.calls AS c (vapi_call_id%s, is_test_call, status_rank, status, first_event_at, last_event_at)'
-		' VALUES (%s%s, %L, %s, %s, %L, %L)'
-		' ON CONFLICT (vapi_call_id) DO UPDATE SET %s'
-		'is_test_call = c.is_test_call OR excluded.is_test_call, '
-		'status = CASE WHEN excluded.status_rank >= c.status_rank THEN excluded.status ELSE c.status END, '
-		'status_rank = greatest(c.status_rank, excluded.status_rank), '
-		'first_event_at = least(c.first_event_at, excluded.first_event_at), '
-		'last_event_at = greatest(c.last_event_at, excluded.last_event_at), '
-		'events_applied = c.events_applied + 1, updated_at = now();',
-		bench.pgb_literal(ev.call_id), r ->> 'event_type', quote_nullable(r ->> 'event_status'),
-		r ->> 'first_event_at', bench.pgb_literal(ev.payload::text), 'updated',
-		cols, bench.pgb_literal(ev.call_id), vals, r ->> 'is_test_call', r ->> 'status_rank',
-		quote_nullable(r ->> 'status'), r ->> 'first_event_at', r ->> 'last_event_at', sets);
+	RETURN format('EXECUTE vk_floor(%s%s, %L, %s, %s, %L, %L, %L, %s, %s);',
+		bench.pgb_literal(ev.call_id), args, r ->> 'is_test_call', r ->> 'status_rank',
+		quote_nullable(r ->> 'status'), r ->> 'first_event_at', r ->> 'last_event_at',
+		r ->> 'event_type', quote_nullable(r ->> 'event_status'), bench.pgb_literal(ev.payload::text));
 END
 $$;
 
--- A whole pgbench script.  Client variables: vk_k counts the client's
--- deliveries (-D vk_k=0); every 8th starts a new call vk_n with its own
--- org, assistant, number and caller.  -D orgs, apo (assistants per org),
--- cpo (contacts per org) and vk_run (a run number) come from run.sh.
+-- A whole pgbench script.  Simple protocol, so that the ids inside the
+-- bodies can be pgbench variables; each client prepares its statements in
+-- its first transaction, as an application with prepared statements does,
+-- and then sends each delivery's values with EXECUTE.  Client variables:
+-- vk_k counts the client's deliveries (-D vk_k=0); every 8th starts a new
+-- call vk_n with its own org, assistant, number and caller.  -D orgs, apo
+-- (assistants per org), cpo (contacts per org) and vk_run (a run number)
+-- come from run.sh.
 CREATE FUNCTION bench.pgbench_script(variant text) RETURNS text STABLE LANGUAGE plpgsql AS $$
 DECLARE
 	s text;
 	ev record;
 BEGIN
-	s := E'\\set vk_e :vk_k % 8\n'
+	s := E'\\if :vk_k = 0\n'
+		|| CASE variant
+			WHEN 'ingest' THEN E'PREPARE vk_ingest (jsonb) AS SELECT public.vapi_ingest($1);\n'
+			WHEN 'floor' THEN bench.pgb_prepare_floor() || E'\n'
+			ELSE bench.pgb_prepare_floor() || E'\n'
+				|| 'PREPARE vk_agent (text) AS SELECT coalesce((SELECT org_id::text FROM vapi.agents'
+				|| E' WHERE vapi_assistant_id = $1), \'\') AS vk_org;\n'
+				|| 'PREPARE vk_contact (uuid, text) AS SELECT coalesce((SELECT name FROM vapi.contacts'
+				|| ' WHERE org_id = $1 AND vapi.normalize_phone(phone) = vapi.normalize_phone($2)'
+				|| E' AND name <> \'\' ORDER BY id LIMIT 1), \'\') AS vk_contact;\n'
+			END
+		|| E'\\endif\n'
+		|| E'\\set vk_e :vk_k % 8\n'
 		|| E'\\if :vk_e = 0\n'
 		|| E'\\set vk_n :vk_k / 8\n'
 		|| E'\\set vk_o random(1, :orgs)\n'
@@ -133,16 +157,14 @@ BEGIN
 	FOR ev IN SELECT * FROM bench.pgb_events ORDER BY e LOOP
 		s := s || CASE WHEN ev.e = 0 THEN E'\\if :vk_e = 0\n' ELSE format(E'\\elif :vk_e = %s\n', ev.e) END;
 		IF variant = 'ingest' THEN
-			s := s || 'SELECT vapi_ingest(' || bench.pgb_literal(ev.payload::text) || E'::jsonb);\n';
+			s := s || 'EXECUTE vk_ingest(' || bench.pgb_literal(ev.payload::text) || E');\n';
 		ELSIF variant = 'floor' THEN
-			s := s || bench.pgb_upsert(ev.e, false) || E'\n';
+			s := s || bench.pgb_execute_floor(ev.e, false) || E'\n';
 		ELSE
-			s := s || 'SELECT coalesce((SELECT org_id::text FROM vapi.agents WHERE vapi_assistant_id = '
-				   || bench.pgb_literal(ev.assistant_id) || E'), '''') AS vk_org \\gset\n'
-				   || 'SELECT coalesce((SELECT name FROM vapi.contacts WHERE org_id = nullif('':vk_org'', '''')::uuid'
-				   || ' AND vapi.normalize_phone(phone) = vapi.normalize_phone(' || bench.pgb_literal(ev.customer_number)
-				   || E') AND name <> '''' ORDER BY id LIMIT 1), '''') AS vk_contact \\gset\n'
-				   || bench.pgb_upsert(ev.e, true) || E'\n';
+			s := s || 'EXECUTE vk_agent(' || bench.pgb_literal(ev.assistant_id) || E') \\gset\n'
+				   || 'EXECUTE vk_contact(nullif('':vk_org'', '''')::uuid, '
+				   || bench.pgb_literal(ev.customer_number) || E') \\gset\n'
+				   || bench.pgb_execute_floor(ev.e, true) || E'\n';
 		END IF;
 	END LOOP;
 	RETURN s || E'\\endif\n';

@@ -197,58 +197,76 @@ fi
 
 # ---- 2 and 3: pgbench ------------------------------------------------------
 
-# pgbench VARIANT CLIENTS: prints "tps latency_ms".
+# pgbench VARIANT CLIENTS: prints "tps latency_ms server_cpu_us_per_transaction".
 run_pgbench() {
-	local out
+	local out c0 c1
 	reset_tables
+	c0=$(cluster_cpu_us)
 	out=$("$BIN/pgbench" -n -M simple -c "$2" -j "$(($2 < $(nproc) ? $2 : $(nproc)))" -T "$PGBENCH_SECONDS" \
 		-D vk_k=0 -D vk_run=1 -D orgs="$ORGS" -D apo=$((ASSISTANTS / ORGS)) -D cpo=$((CONTACTS / ORGS)) \
 		-f "$WORK/$1.pgb" 2>&1) || { echo "$out" >&2; return 1; }
+	c1=$(cluster_cpu_us)
 	if grep -q 'failed transactions: [1-9]' <<<"$out"; then
 		echo "$out" >&2
 		return 1
 	fi
-	awk '/^tps = / { tps = $3 } /^latency average = / { lat = $4 } END { print tps, lat }' <<<"$out"
+	awk -v cpu=$((c1 - c0)) '/^tps = / { tps = $3 } /^latency average = / { lat = $4 }
+		/^number of transactions actually processed: / { n = $6 }
+		END { printf "%s %s %.1f\n", tps, lat, cpu / n }' <<<"$out"
 }
 
-# The best of ROUNDS runs of each (variant clients) pair, alternating.
-declare -A tps lat
+# ROUNDS runs of each (variant clients) pair, alternating: the best
+# throughput (with its latency) and the lowest CPU per transaction count.
+declare -A tps lat cpt
 pgbench_rounds() {
-	local round pair res
+	local round pair t l c
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for pair in "$@"; do
-			res=$(run_pgbench $pair)
-			if awk "BEGIN { exit !(${res% *} > ${tps[$pair]:-0}) }"; then
-				tps[$pair]=${res% *}
-				lat[$pair]=${res#* }
+			read -r t l c < <(run_pgbench $pair)
+			if awk "BEGIN { exit !($t > ${tps[$pair]:-0}) }"; then
+				tps[$pair]=$t
+				lat[$pair]=$l
 			fi
+			cpt[$pair]=$(best "$c" ${cpt[$pair]:-})
 		done
 	done
 }
 
+pgbench_line() {
+	printf '   %-34s %9.0f tps %8.3f ms %9.1f us\n' "$1" "${tps[$2]}" "${lat[$2]}" "${cpt[$2]}"
+}
+
+pairs=()
+[[ " $PARTS " == *" 2 "* ]] && pairs+=("app 1" "ingest 1" "app $CLIENTS")
+[[ " $PARTS " == *" 2 "* || " $PARTS " == *" 3 "* ]] && pairs+=("ingest $CLIENTS")
+[[ " $PARTS " == *" 3 "* ]] && pairs+=("floor $CLIENTS")
+if [ ${#pairs[@]} -gt 0 ]; then
+	log "parts 2 and 3: pgbench, ${#pairs[@]} configurations alternating, $ROUNDS x ${PGBENCH_SECONDS} s each"
+	pgbench_rounds "${pairs[@]}"
+fi
+
 if [[ " $PARTS " == *" 2 "* ]]; then
-	log "part 2: application handler vs vapi_ingest, pgbench ($ROUNDS x ${PGBENCH_SECONDS} s each)"
-	pgbench_rounds "app 1" "ingest 1" "app $CLIENTS" "ingest $CLIENTS"
 	echo
 	echo "2. application handler (3 round trips) vs vapi_ingest (1), one webhook per transaction"
+	echo "   (best of $ROUNDS runs of ${PGBENCH_SECONDS} s; CPU = the cluster's per webhook)"
+	printf '   %-34s %13s %11s %12s\n' "" "throughput" "latency" "server CPU"
 	for clients in 1 $CLIENTS; do
-		printf '   %-34s %9.0f tps %8.3f ms latency\n' \
-			"app handler, $clients client(s)" "${tps[app $clients]}" "${lat[app $clients]}" \
-			"vapi_ingest, $clients client(s)" "${tps[ingest $clients]}" "${lat[ingest $clients]}"
-		printf '   %-40s %8sx\n' "vapi_ingest / app handler, $clients client(s)" \
+		pgbench_line "app handler, $clients client(s)" "app $clients"
+		pgbench_line "vapi_ingest, $clients client(s)" "ingest $clients"
+	done
+	for clients in 1 $CLIENTS; do
+		printf '   %-40s %8sx\n' "vapi_ingest / app handler tps, $clients client(s)" \
 			"$(calc "${tps[ingest $clients]} / ${tps[app $clients]}")"
 	done
 fi
 
 if [[ " $PARTS " == *" 3 "* ]]; then
-	log "part 3: durable throughput, $CLIENTS connections ($ROUNDS x ${PGBENCH_SECONDS} s each)"
-	pgbench_rounds "floor $CLIENTS" "ingest $CLIENTS"
 	echo
 	echo "3. durable throughput: one event per transaction, $CLIENTS connections, synchronous_commit on"
-	printf '   %-34s %9.0f tps %8.3f ms latency\n' \
-		"bare upsert + event insert" "${tps[floor $CLIENTS]}" "${lat[floor $CLIENTS]}" \
-		"vapi_ingest" "${tps[ingest $CLIENTS]}" "${lat[ingest $CLIENTS]}"
-	check "vapi_ingest / bare upsert" "$(calc "${tps[ingest $CLIENTS]} / ${tps[floor $CLIENTS]}")" \
+	printf '   %-34s %13s %11s %12s\n' "" "throughput" "latency" "server CPU"
+	pgbench_line "bare upsert + event insert" "floor $CLIENTS"
+	pgbench_line "vapi_ingest" "ingest $CLIENTS"
+	check "vapi_ingest / bare upsert, tps" "$(calc "${tps[ingest $CLIENTS]} / ${tps[floor $CLIENTS]}")" \
 		min $MIN_DURABLE_RATIO
 fi
 
