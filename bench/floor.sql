@@ -18,7 +18,8 @@
 -- metadata) and their status.
 \set ON_ERROR_STOP 1
 
-CREATE FUNCTION bench.snapshot_floor() RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION bench.snapshot_floor() RETURNS void LANGUAGE plpgsql
+SET client_min_messages = warning AS $$
 BEGIN
 	DROP TABLE IF EXISTS bench.floor_calls, bench.floor_events;
 	CREATE TABLE bench.floor_calls (LIKE vapi.calls);
