@@ -266,6 +266,8 @@ if [[ " $PARTS " == *" 3 "* ]]; then
 	printf '   %-34s %13s %11s %12s\n' "" "throughput" "latency" "server CPU"
 	pgbench_line "bare upsert + event insert" "floor $CLIENTS"
 	pgbench_line "vapi_ingest" "ingest $CLIENTS"
+	printf '   %-40s %8sx\n' "bare upsert / vapi_ingest, server CPU" \
+		"$(calc "${cpt[floor $CLIENTS]} / ${cpt[ingest $CLIENTS]}")"
 	check "vapi_ingest / bare upsert, tps" "$(calc "${tps[ingest $CLIENTS]} / ${tps[floor $CLIENTS]}")" \
 		min $MIN_DURABLE_RATIO
 fi
