@@ -10,6 +10,7 @@ OBJS = \
 	src/guc.o \
 	src/ingest.o \
 	src/merge.o \
+	src/merge_fn.o \
 	src/notify.o \
 	src/payload.o \
 	src/resolve.o \
@@ -42,7 +43,8 @@ REGRESS = \
 	privileges \
 	tenants \
 	call_log \
-	notify
+	notify \
+	merge_rule
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \

@@ -16,6 +16,9 @@
  *
  * The statement is generated once from vapi_fields[] below and kept; it
  * uses only parameters, columns and immutable functions, as Citus needs.
+ * The per-column rule is evaluated by the vapi.merge_* functions
+ * (merge_fn.c): written out in SQL it made an expression the executor
+ * spent more time compiling, on every execution, than the event took.
  *
  *-------------------------------------------------------------------------
  */
@@ -68,7 +71,7 @@ const VapiFieldInfo vapi_fields[VF_NUM_FIELDS] = {
 #define P_NOW			(7 + VF_NUM_FIELDS)
 #define NPARAMS			(7 + VF_NUM_FIELDS)
 
-static SPIPlanPtr upsert_plan = NULL;
+static SPIPlanPtr upsert_plan[2] = {NULL, NULL};	/* full, lean */
 static SPIPlanPtr lookup_plan = NULL;
 
 /* Record a value and its version for field f of the event. */
@@ -80,48 +83,67 @@ vapi_set_field(VapiEvent *ev, VapiField f, Datum value, int64 version)
 	ev->fversion[f] = version;
 }
 
-/* "the incoming value of field f wins" (1-based array index i = f + 1) */
-static void
-append_wins(StringInfo sql, int f)
-{
-	const char *col = vapi_fields[f].column;
-
-	appendStringInfo(sql,
-					 "(excluded.field_versions[%d] > coalesce(c.field_versions[%d], 0)"
-					 " OR (excluded.field_versions[%d] = c.field_versions[%d]"
-					 " AND excluded.%s > c.%s))",
-					 f + 1, f + 1, f + 1, f + 1, col, col);
-}
-
-/* The merged value of field f. */
+/* The merged value of field f (merge_fn.c has the rule). */
 static void
 append_merged(StringInfo sql, int f)
 {
-	appendStringInfoString(sql, "CASE WHEN ");
-	append_wins(sql, f);
-	appendStringInfo(sql, " THEN excluded.%s ELSE c.%s END",
-					 vapi_fields[f].column, vapi_fields[f].column);
+	appendStringInfo(sql, "vapi.merge_value(c.%s, excluded.%s, c.field_versions,"
+					 " excluded.field_versions, %d)",
+					 vapi_fields[f].column, vapi_fields[f].column, f + 1);
+}
+
+/*
+ * The fields only an end-of-call report (or a forwarding update) carries.
+ * A delivery without any of them is upserted by the lean statement, which
+ * leaves them out: a field the delivery does not carry has version 0 and
+ * never wins, so the row comes out the same, and the executor, which
+ * compiles the statement's expressions on every execution, has a third
+ * less to compile for most deliveries.
+ */
+static bool
+is_report_field(int f)
+{
+	return f >= VF_DURATION_SECONDS && f <= VF_ANALYSIS;
+}
+
+/* Is field f in the statement (lean or full)? */
+static bool
+in_statement(int f, bool lean)
+{
+	return !(lean && is_report_field(f));
+}
+
+/*
+ * A merge test over the statement's fields: vapi.merge_wins or
+ * vapi.merge_changed, with a (field number, stored, incoming) triple each.
+ */
+static void
+append_merge_test(StringInfo sql, const char *function, bool lean)
+{
+	appendStringInfo(sql, "vapi.%s(c.field_versions, excluded.field_versions", function);
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+		if (in_statement(f, lean))
+			appendStringInfo(sql, ", %d, c.%s, excluded.%s",
+							 f + 1, vapi_fields[f].column, vapi_fields[f].column);
+	appendStringInfoChar(sql, ')');
 }
 
 /* "the event changes something a reader can see" */
 static void
-append_visible_change(StringInfo sql)
+append_visible_change(StringInfo sql, bool lean)
 {
 	appendStringInfoString(sql, "(excluded.status_rank > c.status_rank"
-						   " OR (excluded.is_test_call AND NOT c.is_test_call)");
-	for (int f = 0; f < VF_NUM_FIELDS; f++)
-	{
-		appendStringInfoString(sql, " OR (");
-		append_wins(sql, f);
-		appendStringInfo(sql, " AND excluded.%s IS DISTINCT FROM c.%s)",
-						 vapi_fields[f].column, vapi_fields[f].column);
-	}
+						   " OR (excluded.is_test_call AND NOT c.is_test_call) OR ");
+	append_merge_test(sql, "merge_changed", lean);
 	appendStringInfoChar(sql, ')');
 }
 
-/* Generate the upsert statement from vapi_fields[]. */
+/*
+ * Generate the upsert statement from vapi_fields[]: every field, or (lean)
+ * every field but the report's.  Both take the same parameters.
+ */
 static char *
-upsert_sql(void)
+upsert_sql(bool lean)
 {
 	StringInfoData sql;
 	int			f;
@@ -129,12 +151,14 @@ upsert_sql(void)
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "INSERT INTO vapi.calls AS c (vapi_call_id");
 	for (f = 0; f < VF_NUM_FIELDS; f++)
-		appendStringInfo(&sql, ", %s", vapi_fields[f].column);
+		if (in_statement(f, lean))
+			appendStringInfo(&sql, ", %s", vapi_fields[f].column);
 	appendStringInfoString(&sql, ", is_test_call, status_rank, status, field_versions,"
 						   " first_event_at, last_event_at, created_at, updated_at)"
 						   " VALUES ($1");
 	for (f = 0; f < VF_NUM_FIELDS; f++)
-		appendStringInfo(&sql, ", $%d", P_FIELD(f));
+		if (in_statement(f, lean))
+			appendStringInfo(&sql, ", $%d", P_FIELD(f));
 	appendStringInfo(&sql, ", $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
 					 P_IS_TEST, P_RANK, P_STATUS, P_VERSIONS,
 					 P_EVENT_AT, P_EVENT_AT, P_NOW, P_NOW);
@@ -142,6 +166,8 @@ upsert_sql(void)
 	appendStringInfoString(&sql, " ON CONFLICT (vapi_call_id) DO UPDATE SET ");
 	for (f = 0; f < VF_NUM_FIELDS; f++)
 	{
+		if (!in_statement(f, lean))
+			continue;
 		appendStringInfo(&sql, "%s = ", vapi_fields[f].column);
 		append_merged(&sql, f);
 		appendStringInfoString(&sql, ", ");
@@ -155,41 +181,39 @@ upsert_sql(void)
 	appendStringInfoString(&sql,
 						   "), 'completed') ELSE ('{scheduled,queued,ringing,in-progress,forwarding}'::text[])"
 						   "[greatest(c.status_rank, excluded.status_rank)] END, "
-						   "field_versions = ARRAY[");
-	for (f = 0; f < VF_NUM_FIELDS; f++)
-		appendStringInfo(&sql, "%sgreatest(coalesce(c.field_versions[%d], 0), excluded.field_versions[%d])",
-						 f ? ", " : "", f + 1, f + 1);
-	appendStringInfoString(&sql,
-						   "], first_event_at = least(c.first_event_at, excluded.first_event_at), "
+						   "field_versions = vapi.merge_versions(c.field_versions,"
+						   " excluded.field_versions), "
+						   "first_event_at = least(c.first_event_at, excluded.first_event_at), "
 						   "last_event_at = greatest(c.last_event_at, excluded.last_event_at), "
 						   "events_applied = c.events_applied + 1, "
 						   "last_change_seq = CASE WHEN ");
-	append_visible_change(&sql);
+	append_visible_change(&sql, lean);
 	appendStringInfoString(&sql, " THEN c.events_applied + 1 ELSE c.last_change_seq END, "
 						   "updated_at = CASE WHEN ");
-	append_visible_change(&sql);
+	append_visible_change(&sql, lean);
 	appendStringInfoString(&sql, " THEN excluded.updated_at ELSE c.updated_at END"
 						   " WHERE excluded.status_rank > c.status_rank"
 						   " OR (excluded.is_test_call AND NOT c.is_test_call)"
 						   " OR excluded.first_event_at < c.first_event_at"
-						   " OR excluded.last_event_at > c.last_event_at");
-	for (f = 0; f < VF_NUM_FIELDS; f++)
-	{
-		appendStringInfoString(&sql, " OR ");
-		append_wins(&sql, f);
-	}
+						   " OR excluded.last_event_at > c.last_event_at OR ");
+	append_merge_test(&sql, "merge_wins", lean);
 	appendStringInfoString(&sql, " RETURNING id, status, events_applied = 1,"
 						   " last_change_seq = events_applied, org_id");
 	return sql.data;
 }
 
+/* The kept upsert statement for a delivery: lean if it carries no report field. */
 static SPIPlanPtr
-prepare_upsert(void)
+prepare_upsert(VapiEvent *ev)
 {
 	Oid			argtypes[NPARAMS];
+	bool		lean = true;
 
-	if (upsert_plan != NULL)
-		return upsert_plan;
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+		if (is_report_field(f) && !ev->isnull[f])
+			lean = false;
+	if (upsert_plan[lean] != NULL)
+		return upsert_plan[lean];
 	argtypes[P_CALL_ID - 1] = TEXTOID;
 	for (int f = 0; f < VF_NUM_FIELDS; f++)
 		argtypes[P_FIELD(f) - 1] = vapi_fields[f].type;
@@ -199,7 +223,7 @@ prepare_upsert(void)
 	argtypes[P_VERSIONS - 1] = INT8ARRAYOID;
 	argtypes[P_EVENT_AT - 1] = TIMESTAMPTZOID;
 	argtypes[P_NOW - 1] = TIMESTAMPTZOID;
-	return vapi_prepare(&upsert_plan, upsert_sql(), NPARAMS, argtypes);
+	return vapi_prepare(&upsert_plan[lean], upsert_sql(lean), NPARAMS, argtypes);
 }
 
 /* An empty jsonb object, the default of vapi.calls.metadata. */
@@ -248,7 +272,7 @@ vapi_lookup_call(text *call_id, VapiMergeResult *res)
 void
 vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 {
-	SPIPlanPtr	plan = prepare_upsert();
+	SPIPlanPtr	plan = prepare_upsert(ev);
 	Datum		values[NPARAMS];
 	char		nulls[NPARAMS];
 	Datum		versions[VF_NUM_FIELDS];

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# The performance benchmark (README, "Performance"): builds the extension,
+# starts a throwaway cluster configured for benchmarking, generates the
+# data set and measures, side by side in one run:
+#
+#   1. per-event cost: EVENTS events in one transaction, vapi_ingest vs the
+#      floor (the same final rows upserted set-based from values extracted
+#      beforehand, plus the same event-log inserts) vs a PL/pgSQL port;
+#   2. the application-handler architecture: three round trips per webhook
+#      vs one SELECT vapi_ingest(...), with pgbench;
+#   3. durable throughput: one event per transaction, 8 connections,
+#      synchronous_commit on, vapi_ingest vs the bare upsert;
+#   4. memory: one backend ingesting MEMORY_EVENTS events.
+#
+# Prints every figure and ratio; exits non-zero when a target is missed.
+#
+#   bench/run.sh            the spec's sizes (about 15 minutes on 2 cores)
+#   bench/run.sh --quick    small sizes, for development (about 2 minutes)
+#
+# Environment overrides: ORGS ASSISTANTS CONTACTS EVENTS MEMORY_EVENTS
+# PGBENCH_SECONDS ROUNDS (each contender runs ROUNDS times, alternating;
+# the best run counts) and PARTS (e.g. "1 3").
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+quick=
+for arg in "$@"; do
+	case $arg in
+		--quick) quick=1 ;;
+		-h | --help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+		*) echo "bench/run.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+	esac
+done
+if [ -n "$quick" ]; then
+	: "${ORGS:=100}" "${ASSISTANTS:=500}" "${CONTACTS:=20000}" "${EVENTS:=10000}"
+	: "${MEMORY_EVENTS:=50000}" "${PGBENCH_SECONDS:=5}" "${ROUNDS:=1}"
+fi
+ORGS=${ORGS:-1000}
+ASSISTANTS=${ASSISTANTS:-5000}
+CONTACTS=${CONTACTS:-200000}
+EVENTS=${EVENTS:-100000}
+MEMORY_EVENTS=${MEMORY_EVENTS:-1000000}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-30}
+ROUNDS=${ROUNDS:-2}
+PARTS=${PARTS:-1 2 3 4}
+CLIENTS=8
+
+# Targets (SPEC.md, "Performance").
+MAX_FLOOR_RATIO=1.5
+MIN_PLPGSQL_RATIO=2
+MIN_DURABLE_RATIO=0.9
+MAX_MEMORY_GROWTH=$((1024 * 1024))
+
+ensure_build_deps
+build
+temp_install
+# Benchmark settings: durable commits as in production (fsync and
+# synchronous_commit stay on), enough shared_buffers to hold the data set,
+# no checkpoint inside a measurement (each one starts after a CHECKPOINT),
+# no autovacuum or JIT to add noise.
+start_cluster "shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min" \
+	"autovacuum = off" "jit = off" "max_connections = 50" "fsync = on" "synchronous_commit = on"
+export PGDATABASE=postgres
+
+cd "$REPO"
+failed=0
+now_us() { echo $(($(date +%s%N) / 1000)); }
+
+# CPU time used so far by the cluster's processes (backends, WAL writer,
+# checkpointer, ...), including those that have exited, in microseconds.
+# Other work on the machine does not inflate it, as it does wall time.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+cluster_cpu_us() {
+	local pm
+	pm=$(head -n 1 "$DATA/postmaster.pid")
+	sleep 0.2 # let the postmaster reap a backend that has just exited
+	{
+		cat "/proc/$pm/stat"
+		for child in $(ps -o pid= --ppid "$pm"); do cat "/proc/$child/stat" 2>/dev/null || true; done
+	} | awk -v pm="$pm" -v tick="$TICK_US" '
+		$1 == pm { t += $14 + $15 + $16 + $17; next }
+		{ t += $14 + $15 }
+		END { printf "%.0f\n", t * tick }'
+}
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+
+# A ratio against its target: "max" means the ratio must not exceed it.
+check() {
+	local name=$1 value=$2 kind=$3 target=$4 verdict
+	if awk "BEGIN { exit !($value $([ "$kind" = max ] && echo '<=' || echo '>=') $target) }"; then
+		verdict=ok
+	else
+		verdict=MISSED
+		failed=1
+	fi
+	printf '   %-40s %8sx   target %s %sx   %s\n' "$name" "$value" \
+		"$([ "$kind" = max ] && echo '<=' || echo '>=')" "$target" "$verdict"
+}
+
+reset_tables() {
+	psql_q -c "TRUNCATE vapi.calls, vapi.events RESTART IDENTITY" -c "CHECKPOINT"
+}
+
+log "generating the data set: $ORGS orgs, $ASSISTANTS assistants, $CONTACTS contacts, $EVENTS events"
+t0=$(now_us)
+psql_q -c "CREATE EXTENSION vapi_calls"
+psql_q -v orgs="$ORGS" -v assistants="$ASSISTANTS" -v contacts="$CONTACTS" -v events="$EVENTS" \
+	-f bench/data.sql >/dev/null
+psql_q -f bench/plpgsql_port.sql -f bench/floor.sql -f bench/pgbench.sql >/dev/null
+for variant in ingest floor app; do
+	psql_q -At -c "SELECT bench.pgbench_script('$variant')" >"$WORK/$variant.pgb"
+done
+data_seconds=$(calc "($(now_us) - $t0) / 1e6" 0)
+
+cat <<EOF
+
+== vapi_calls benchmark ==
+machine: $(nproc) cores, $(free -m | awk '/^Mem:/ { printf "%.1f GB", $2 / 1024 }') memory, $("$BIN/postgres" --version)
+data set: $ORGS orgs, $ASSISTANTS assistants, $CONTACTS contacts; $EVENTS events in $(psql_q -At -c "SELECT count(DISTINCT call_no) FROM bench.events") calls, $(psql_q -At -c "SELECT pg_size_pretty(sum(pg_column_size(payload))) FROM bench.events") of payloads (generated in ${data_seconds} s)
+EOF
+
+# ---- 1. per-event cost ---------------------------------------------------
+
+# Replay bench.events in delivery order through a function, in one statement.
+replay() {
+	psql_q -At -c "SELECT count($1(payload)) FROM (SELECT payload FROM bench.events ORDER BY seq OFFSET 0) e"
+}
+
+# The floors (bench/floor.sql) replay what vapi_ingest produced.
+snapshot_floor() {
+	psql_q -c "SELECT bench.snapshot_floor()" -c "VACUUM ANALYZE bench.floor_calls, bench.floor_events" >/dev/null
+}
+
+# Does the last run leave the same rows as vapi_ingest did?
+same_rows() {
+	psql_q -At <<-'EOF'
+		SELECT count(*) FILTER (WHERE to_jsonb(p) - '{id,created_at,updated_at,field_versions}'::text[]
+		                        = to_jsonb(f) - '{id,created_at,updated_at,field_versions}'::text[])
+		       || ' of ' || count(*)
+		FROM vapi.calls p FULL JOIN bench.floor_calls f USING (vapi_call_id);
+	EOF
+}
+
+# Run a command on empty tables; prints "wall_us cpu_us".
+timed() {
+	local t0 c0 t1
+	reset_tables
+	c0=$(cluster_cpu_us)
+	t0=$(now_us)
+	"$@" >/dev/null
+	t1=$(now_us)
+	echo "$((t1 - t0)) $(($(cluster_cpu_us) - c0))"
+}
+
+# The best (lowest) of some numbers.
+best() { printf '%s\n' "$@" | sort -n | head -n 1; }
+
+if [[ " $PARTS " == *" 1 "* ]]; then
+	log "part 1: per-event cost ($ROUNDS rounds)"
+	declare -A wall cpu
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for contender in ingest floor perevent port; do
+			case $contender in
+				ingest) read -r w c < <(timed replay public.vapi_ingest) ;;
+				floor) read -r w c < <(timed psql_q -c "SELECT bench.floor()") ;;
+				perevent) read -r w c < <(timed psql_q -c "SELECT bench.per_event_floor()") ;;
+				port) read -r w c < <(timed replay bench.plpgsql_ingest) ;;
+			esac
+			wall[$contender]=$(best "$w" ${wall[$contender]:-})
+			cpu[$contender]=$(best "$c" ${cpu[$contender]:-})
+			if [ "$round$contender" = 1ingest ]; then
+				outcomes=$(psql_q -At -c "SELECT string_agg(outcome || ' ' || n, ', ' ORDER BY outcome)
+					FROM (SELECT outcome, count(*) n FROM vapi.events GROUP BY outcome) s")
+				snapshot_floor
+			fi
+			if [ "$round$contender" = 1port ]; then port_same=$(same_rows); fi
+		done
+	done
+	echo
+	echo "1. per-event cost: $EVENTS events in one transaction (best of $ROUNDS;"
+	echo "   CPU = all the cluster's processes, which other load on the machine does not inflate)"
+	printf '   %-20s %9s %9s %14s %14s\n' "" "wall s" "CPU s" "wall us/event" "CPU us/event"
+	for contender in ingest floor perevent port; do
+		printf '   %-20s %9s %9s %14s %14s\n' \
+			"$(case $contender in ingest) echo vapi_ingest ;; floor) echo floor ;;
+				perevent) echo "per-event floor" ;; port) echo "PL/pgSQL port" ;; esac)" \
+			"$(calc "${wall[$contender]} / 1e6")" "$(calc "${cpu[$contender]} / 1e6")" \
+			"$(calc "${wall[$contender]} / $EVENTS" 1)" "$(calc "${cpu[$contender]} / $EVENTS" 1)"
+	done
+	echo "   outcomes: $outcomes; the PL/pgSQL port's rows equal vapi_ingest's: $port_same"
+	printf '   %-40s %8sx\n' "vapi_ingest / floor, wall" "$(calc "${wall[ingest]} / ${wall[floor]}")" \
+		"PL/pgSQL port / vapi_ingest, wall" "$(calc "${wall[port]} / ${wall[ingest]}")" \
+		"per-event floor / floor, CPU" "$(calc "${cpu[perevent]} / ${cpu[floor]}")" \
+		"vapi_ingest / per-event floor, CPU" "$(calc "${cpu[ingest]} / ${cpu[perevent]}")"
+	check "vapi_ingest / floor, CPU" "$(calc "${cpu[ingest]} / ${cpu[floor]}")" max $MAX_FLOOR_RATIO
+	check "PL/pgSQL port / vapi_ingest, CPU" "$(calc "${cpu[port]} / ${cpu[ingest]}")" min $MIN_PLPGSQL_RATIO
+fi
+
+# ---- 2 and 3: pgbench ------------------------------------------------------
+
+# pgbench VARIANT CLIENTS: prints "tps latency_ms server_cpu_us_per_transaction".
+run_pgbench() {
+	local out c0 c1
+	reset_tables
+	c0=$(cluster_cpu_us)
+	out=$("$BIN/pgbench" -n -M simple -c "$2" -j "$(($2 < $(nproc) ? $2 : $(nproc)))" -T "$PGBENCH_SECONDS" \
+		-D vk_k=0 -D vk_run=1 -D orgs="$ORGS" -D apo=$((ASSISTANTS / ORGS)) -D cpo=$((CONTACTS / ORGS)) \
+		-f "$WORK/$1.pgb" 2>&1) || { echo "$out" >&2; return 1; }
+	c1=$(cluster_cpu_us)
+	if grep -q 'failed transactions: [1-9]' <<<"$out"; then
+		echo "$out" >&2
+		return 1
+	fi
+	awk -v cpu=$((c1 - c0)) '/^tps = / { tps = $3 } /^latency average = / { lat = $4 }
+		/^number of transactions actually processed: / { n = $6 }
+		END { printf "%s %s %.1f\n", tps, lat, cpu / n }' <<<"$out"
+}
+
+# ROUNDS runs of each (variant clients) pair, alternating: the best
+# throughput (with its latency) and the lowest CPU per transaction count.
+declare -A tps lat cpt
+pgbench_rounds() {
+	local round pair t l c
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for pair in "$@"; do
+			read -r t l c < <(run_pgbench $pair)
+			if awk "BEGIN { exit !($t > ${tps[$pair]:-0}) }"; then
+				tps[$pair]=$t
+				lat[$pair]=$l
+			fi
+			cpt[$pair]=$(best "$c" ${cpt[$pair]:-})
+		done
+	done
+}
+
+pgbench_line() {
+	printf '   %-34s %9.0f tps %8.3f ms %9.1f us\n' "$1" "${tps[$2]}" "${lat[$2]}" "${cpt[$2]}"
+}
+
+pairs=()
+[[ " $PARTS " == *" 2 "* ]] && pairs+=("app 1" "ingest 1" "app $CLIENTS")
+[[ " $PARTS " == *" 2 "* || " $PARTS " == *" 3 "* ]] && pairs+=("ingest $CLIENTS")
+[[ " $PARTS " == *" 3 "* ]] && pairs+=("floor $CLIENTS")
+if [ ${#pairs[@]} -gt 0 ]; then
+	log "parts 2 and 3: pgbench, ${#pairs[@]} configurations alternating, $ROUNDS x ${PGBENCH_SECONDS} s each"
+	pgbench_rounds "${pairs[@]}"
+fi
+
+if [[ " $PARTS " == *" 2 "* ]]; then
+	echo
+	echo "2. application handler (3 round trips) vs vapi_ingest (1), one webhook per transaction"
+	echo "   (best of $ROUNDS runs of ${PGBENCH_SECONDS} s; CPU = the cluster's per webhook)"
+	printf '   %-34s %13s %11s %12s\n' "" "throughput" "latency" "server CPU"
+	for clients in 1 $CLIENTS; do
+		pgbench_line "app handler, $clients client(s)" "app $clients"
+		pgbench_line "vapi_ingest, $clients client(s)" "ingest $clients"
+	done
+	for clients in 1 $CLIENTS; do
+		printf '   %-40s %8sx\n' "vapi_ingest / app handler tps, $clients client(s)" \
+			"$(calc "${tps[ingest $clients]} / ${tps[app $clients]}")"
+	done
+fi
+
+if [[ " $PARTS " == *" 3 "* ]]; then
+	echo
+	echo "3. durable throughput: one event per transaction, $CLIENTS connections, synchronous_commit on"
+	printf '   %-34s %13s %11s %12s\n' "" "throughput" "latency" "server CPU"
+	pgbench_line "bare upsert + event insert" "floor $CLIENTS"
+	pgbench_line "vapi_ingest" "ingest $CLIENTS"
+	printf '   %-40s %8sx\n' "bare upsert / vapi_ingest, server CPU" \
+		"$(calc "${cpt[floor $CLIENTS]} / ${cpt[ingest $CLIENTS]}")"
+	check "vapi_ingest / bare upsert, tps" "$(calc "${tps[ingest $CLIENTS]} / ${tps[floor $CLIENTS]}")" \
+		min $MIN_DURABLE_RATIO
+fi
+
+# ---- 4. memory -------------------------------------------------------------
+
+if [[ " $PARTS " == *" 4 "* ]]; then
+	batch=5000
+	log "part 4: memory, one backend ingesting $MEMORY_EVENTS events ($batch per transaction)"
+	reset_tables
+	# This part writes a lot: let checkpoints recycle the WAL.
+	psql_q -c "ALTER SYSTEM SET max_wal_size = '2GB'" -c "SELECT pg_reload_conf()" >/dev/null
+	{
+		echo "SELECT sum(total_bytes) AS fresh FROM pg_backend_memory_contexts \\gset"
+		# warm-up: load the library, prepare the kept plans, fill the caches
+		echo "SELECT count(public.vapi_ingest(payload)) FROM bench.events WHERE seq <= 1000;"
+		echo "SELECT sum(total_bytes) AS before FROM pg_backend_memory_contexts \\gset"
+		# the pool of EVENTS deliveries, replayed with new call ids
+		for ((i = 0; i < MEMORY_EVENTS; i += batch)); do
+			lo=$((i % EVENTS + 1))
+			hi=$((lo + batch - 1))
+			if [ $hi -gt "$EVENTS" ]; then hi=$EVENTS; fi
+			echo "SELECT count(public.vapi_ingest(jsonb_set(payload, '{message,call,id}',
+				to_jsonb((payload #>> '{message,call,id}') || '-m$((i / EVENTS))'))))
+				FROM (SELECT payload FROM bench.events WHERE seq BETWEEN $lo AND $hi ORDER BY seq OFFSET 0) e;"
+		done
+		echo "SELECT sum(total_bytes) AS after FROM pg_backend_memory_contexts \\gset"
+		echo "SELECT :fresh, :before, :after, (SELECT count(*) FROM vapi.events);"
+	} >"$WORK/memory.sql"
+	t0=$(now_us)
+	read -r fresh before after ingested < <(psql_q -At -F ' ' -f "$WORK/memory.sql" | tail -n 1)
+	mem_seconds=$(calc "($(now_us) - $t0) / 1e6" 0)
+	psql_q -c "ALTER SYSTEM RESET max_wal_size" -c "SELECT pg_reload_conf()" >/dev/null
+	echo
+	echo "4. memory: one backend, $ingested events logged ($mem_seconds s)"
+	printf '   %-40s %10d bytes\n' "fresh backend" "$fresh" "after a 1000-event warm-up" "$before" \
+		"after $MEMORY_EVENTS more events" "$after"
+	growth=$((after - before))
+	verdict=ok
+	[ "$growth" -lt "$MAX_MEMORY_GROWTH" ] || { verdict=MISSED; failed=1; }
+	printf '   %-40s %10d bytes   target < %d   %s\n' "growth" "$growth" "$MAX_MEMORY_GROWTH" "$verdict"
+fi
+
+echo
+if [ "$failed" -eq 0 ]; then
+	echo "all targets met"
+else
+	echo "some targets MISSED"
+fi
+exit "$failed"
