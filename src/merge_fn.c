@@ -41,7 +41,13 @@ PG_FUNCTION_INFO_V1(vapi_merge_changed);
 /* The arguments before the (field, stored, incoming) triples of the tests. */
 #define TRIPLES_FIRST_ARG	2
 
-/* versions[field] as SQL's subscript gives it; false for NULL. */
+/*
+ * versions[field] as SQL's subscript gives it; false for NULL.  The arrays
+ * are nearly always plain one-dimensional arrays without nulls (the
+ * statement's parameter and the stored column): those are read directly,
+ * which the tests, called over every field on every event, do often
+ * enough for array_get_element's generality to show in profiles.
+ */
 static bool
 version_at(FunctionCallInfo fcinfo, int argno, int field, int64 *version)
 {
@@ -50,6 +56,20 @@ version_at(FunctionCallInfo fcinfo, int argno, int field, int64 *version)
 
 	if (PG_ARGISNULL(argno))
 		return false;
+	if (!VARATT_IS_EXTENDED(DatumGetPointer(PG_GETARG_DATUM(argno))))
+	{
+		ArrayType  *a = (ArrayType *) DatumGetPointer(PG_GETARG_DATUM(argno));
+
+		if (ARR_NDIM(a) == 1 && !ARR_HASNULL(a) && ARR_ELEMTYPE(a) == INT8OID)
+		{
+			int64		i = (int64) field - ARR_LBOUND(a)[0];
+
+			if (i < 0 || i >= ARR_DIMS(a)[0])
+				return false;
+			*version = ((const int64 *) ARR_DATA_PTR(a))[i];
+			return true;
+		}
+	}
 	d = array_get_element(PG_GETARG_DATUM(argno), 1, &field,
 						  -1, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &isnull);
 	if (isnull)
