@@ -48,7 +48,8 @@ CREATE TABLE vapi.contacts (
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE vapi.contacts IS 'Each org''s address book; callers are matched on vapi.normalize_phone(phone)';
-CREATE INDEX contacts_org_phone_idx ON vapi.contacts (org_id, vapi.normalize_phone(phone));
+-- id last: the lookup takes the first contact by id straight from the index
+CREATE INDEX contacts_org_phone_idx ON vapi.contacts (org_id, vapi.normalize_phone(phone), id);
 
 -- The allowed values of vapi.calls.status and .direction and of
 -- vapi.events.outcome, as domains rather than CHECK constraints: the
