@@ -120,6 +120,7 @@ CREATE ROLE regress_vapi_owner;
 GRANT USAGE ON SCHEMA vapi TO regress_vapi_owner;
 GRANT ALL ON ALL TABLES IN SCHEMA vapi TO regress_vapi_owner;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA vapi TO regress_vapi_owner;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA vapi TO regress_vapi_owner;
 GRANT SELECT ON public.agents TO regress_vapi_owner;
 -- (vapi.calls has row level security for readers; a role that is neither
 -- its owner nor a superuser needs a policy to write every org's rows)

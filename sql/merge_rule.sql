@@ -52,3 +52,11 @@ SELECT vapi.merge_wins('{5,5}', '{5,6}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.00) 
        vapi.merge_wins('{5,5}', '{5,5}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.00) AS exact_repeat,
        vapi.merge_wins('{5,5,5}', '{5,5,9}', 1, 'a'::text, 'a'::text, 2, 1.0, 1.0) AS third_not_given,
        vapi.merge_changed('{5,5,5}', '{5,5,9}', 3, 'a'::text, 'b'::text) AS only_third;
+
+-- A stored and an incoming value of different types are refused (one type's
+-- comparison would otherwise be applied to the other's bytes), and no role
+-- but the owner may call these functions at all.
+SELECT vapi.merge_changed('{1}'::bigint[], '{1}'::bigint[], 1, 'abc'::text, 12345::int);
+SELECT vapi.merge_wins('{1}'::bigint[], '{1}'::bigint[], 1, 12345::int, 'abc'::text);
+SELECT p.oid::regprocedure AS merge_function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_execute
+  FROM pg_proc p WHERE p.pronamespace = 'vapi'::regnamespace AND p.proname LIKE 'merge\_%' ORDER BY 1::text;

@@ -168,3 +168,33 @@ RESET client_min_messages;
 DROP OWNED BY regress_webhook, regress_backend, regress_stranger;
 DROP ROLE regress_webhook, regress_backend, regress_stranger;
 TRUNCATE vapi.credentials RESTART IDENTITY;
+
+-- A cancel (here a statement timeout) inside processing is let through, but
+-- only after the extension's own subtransaction is gone: a caller that
+-- catches it goes on as itself, never as the extension's owner, and
+-- nothing is stored for the cancelled delivery.
+CREATE ROLE regress_canceller;
+GRANT EXECUTE ON FUNCTION vapi_ingest(jsonb) TO regress_canceller;
+CREATE FUNCTION public.regress_slow_trigger() RETURNS trigger LANGUAGE plpgsql
+	AS $$ BEGIN PERFORM pg_sleep(10); RETURN NEW; END $$;
+CREATE TRIGGER regress_slow BEFORE INSERT OR UPDATE ON vapi.calls
+	FOR EACH ROW EXECUTE FUNCTION public.regress_slow_trigger();
+SET ROLE regress_canceller;
+SET statement_timeout = '300ms';
+DO $$
+BEGIN
+	BEGIN
+		PERFORM vapi_ingest('{"message": {"type": "status-update", "status": "ringing", "call": {"id": "cancel-1"}}}');
+	EXCEPTION WHEN query_canceled THEN
+		RAISE NOTICE 'cancel caught, running as %, search_path %', current_user, current_setting('search_path');
+	END;
+	RAISE NOTICE 'then running as %', current_user;
+END $$;
+RESET statement_timeout;
+SELECT current_user;
+RESET ROLE;
+DROP TRIGGER regress_slow ON vapi.calls;
+DROP FUNCTION public.regress_slow_trigger();
+SELECT count(*) AS stored FROM vapi.events WHERE vapi_call_id = 'cancel-1';
+DROP OWNED BY regress_canceller;
+DROP ROLE regress_canceller;

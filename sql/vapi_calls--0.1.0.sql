@@ -867,3 +867,8 @@ CREATE FUNCTION vapi.merge_changed(stored_versions bigint[], incoming_versions b
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") IS
 	'true when a winning incoming value is distinct from the stored one';
+-- Only the extension's own statement (run as the owner) calls them.
+REVOKE ALL ON FUNCTION vapi.merge_value(anyelement, anyelement, bigint[], bigint[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_versions(bigint[], bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_wins(bigint[], bigint[], "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") FROM PUBLIC;

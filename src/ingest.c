@@ -58,14 +58,22 @@ vapi_try(void (*fn) (void *arg), void *arg)
 	{
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			PG_RE_THROW();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 	}
 	PG_END_TRY();
+
+	/*
+	 * Re-raised only now that our subtransaction is gone: left open, an
+	 * outer handler (a PL/pgSQL EXCEPTION block catching query_canceled)
+	 * would roll back ours instead of its own, restoring the user id and
+	 * settings in force when ours began: those of this SECURITY DEFINER
+	 * function.
+	 */
+	if (edata != NULL && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(edata);
 	return edata;
 }
 

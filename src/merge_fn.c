@@ -163,6 +163,13 @@ triple_count(FunctionCallInfo fcinfo)
 
 		if (PG_ARGISNULL(arg) || get_fn_expr_argtype(fcinfo->flinfo, arg) != INT4OID)
 			elog(ERROR, "vapi_calls: merge test argument %d must be a field number", arg + 1);
+		/* one type's comparison is applied to both values: they must agree */
+		if (get_fn_expr_argtype(fcinfo->flinfo, arg + 1) !=
+			get_fn_expr_argtype(fcinfo->flinfo, arg + 2))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("merge test arguments %d and %d must be of the same type",
+							arg + 2, arg + 3)));
 	}
 	return n;
 }
