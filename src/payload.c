@@ -51,11 +51,6 @@ static const char *const in_call_types[] = {
 	NULL
 };
 
-/* The statuses of status-update, in rank order (index = rank). */
-static const char *const status_values[] = {
-	NULL, "scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"
-};
-
 /* Does the jsonb string v equal the C string s? */
 static bool
 str_eq(const JsonbValue *v, const char *s)
@@ -410,7 +405,7 @@ classify_type(JsonbContainer *msg, const JsonbValue *type, VapiEvent *ev)
 			return;
 		}
 		for (int r = VAPI_RANK_SCHEDULED; r <= VAPI_RANK_TERMINAL; r++)
-			if (status != NULL && str_eq(status, status_values[r]))
+			if (status != NULL && str_eq(status, vapi_rank_name(r)))
 				ev->rank = r;
 		if (ev->rank == VAPI_RANK_NONE)
 			ev->detail = "status-update without a known status: status left as it was";
@@ -474,23 +469,30 @@ version_ms(VapiEvent *ev)
  * arrival order).  Always positive: 0 means "no value" in field_versions.
  */
 static int64
-event_version(Jsonb *payload, VapiEvent *ev, bool earliest_wins)
+event_version(Jsonb *payload, VapiEvent *ev)
 {
-	uint64		ms = version_ms(ev);
-	uint64		hash;
-	int64		version;
+	uint64		hash = hash_bytes((const unsigned char *) VARDATA_ANY(payload),
+								  VARSIZE_ANY_EXHDR(payload)) & 0xFFFF;
+	int64		version = (int64) (((uint64) ev->rank << VAPI_RANK_SHIFT) |
+								   (version_ms(ev) << 16) | hash);
 
-	if (earliest_wins)
-		ms = VAPI_TS_MAX - ms;
-	hash = hash_bytes((const unsigned char *) VARDATA_ANY(payload),
-					  VARSIZE_ANY_EXHDR(payload)) & 0xFFFF;
-	version = (int64) (((uint64) ev->rank << VAPI_RANK_SHIFT) | (ms << 16) | hash);
 	return version > 0 ? version : 1;
+}
+
+/*
+ * The same version with its time bits reversed, so that among events of the
+ * same rank the earliest wins.  For ms <= VAPI_TS_MAX, VAPI_TS_MAX - ms is
+ * ms XOR VAPI_TS_MAX.
+ */
+static int64
+earliest_wins_version(int64 version)
+{
+	return version ^ (int64) (VAPI_TS_MAX << 16);
 }
 
 /* The lifecycle times: explicit startedAt/endedAt, else the event's own time. */
 static void
-read_times(Jsonb *payload, JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
+read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 {
 	TimestampTz started,
 				ended;
@@ -506,7 +508,7 @@ read_times(Jsonb *payload, JsonbContainer *msg, VapiEvent *ev, bool is_status_up
 	{
 		/* the call started at the first in-progress, not the last */
 		vapi_set_field(ev, VF_STARTED_AT, TimestampTzGetDatum(ev->event_at),
-					   event_version(payload, ev, true));
+					   earliest_wins_version(ev->version));
 	}
 
 	if (has_ended)
@@ -631,6 +633,15 @@ read_outcome(JsonbContainer *msg, VapiEvent *ev)
 		vapi_set_field(ev, VF_ANALYSIS, object_jsonb(analysis), ev->version);
 }
 
+/* An event that carries nothing: every field absent. */
+void
+vapi_init_event(VapiEvent *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	for (int f = 0; f < VF_NUM_FIELDS; f++)
+		ev->isnull[f] = true;
+}
+
 /*
  * Read one delivery.  payload may be NULL (SQL NULL).  On return
  * ev->disposition says whether to apply it, and ev->detail why not.
@@ -644,9 +655,7 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	JsonbValue	typebuf;
 	JsonbValue *type;
 
-	memset(ev, 0, sizeof(*ev));
-	for (int f = 0; f < VF_NUM_FIELDS; f++)
-		ev->isnull[f] = true;
+	vapi_init_event(ev);
 	ev->disposition = VAPI_REJECT;
 
 	if (payload == NULL)
@@ -704,8 +713,8 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	if (ev->disposition != VAPI_APPLY)
 		return;
 
-	ev->version = event_version(payload, ev, false);
+	ev->version = event_version(payload, ev);
 	read_call(msg, ev);
-	read_times(payload, msg, ev, str_eq(type, "status-update") || str_eq(type, "call.started"));
+	read_times(msg, ev, str_eq(type, "status-update") || str_eq(type, "call.started"));
 	read_outcome(msg, ev);
 }

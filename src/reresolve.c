@@ -101,9 +101,7 @@ build_event(text *call_id, VapiEvent *ev)
 	int64		name_version;
 	Datum		d;
 
-	memset(ev, 0, sizeof(*ev));
-	for (int f = 0; f < VF_NUM_FIELDS; f++)
-		ev->isnull[f] = true;
+	vapi_init_event(ev);
 	ev->disposition = VAPI_APPLY;
 	ev->call_id = call_id;
 	ev->rank = VAPI_RANK_NONE;

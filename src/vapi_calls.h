@@ -127,6 +127,7 @@ typedef struct VapiEvent
 } VapiEvent;
 
 /* payload.c */
+extern void vapi_init_event(VapiEvent *ev);
 extern void vapi_read_event(Jsonb *payload, VapiEvent *ev);
 extern void vapi_read_metadata_org(Jsonb *metadata, VapiEvent *ev);
 
