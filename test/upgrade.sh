@@ -6,12 +6,8 @@
 # the newest version (test/catalog_snapshot.sql) and check that the data
 # survived and ingestion still works.
 #
-# With only 0.1.0 released there is no step to take yet: the walk is empty
-# and the comparison is of two installs of 0.1.0.  The test still checks
-# that every version has a path to the newest, that the oldest script loads
-# against today's library (every C symbol it names still exists), and that
-# the snapshot is deterministic.  Every vapi_calls--A--B.sql added later is
-# walked and compared automatically.
+# Every vapi_calls--A--B.sql is walked and compared automatically: today
+# 0.1.0 (the released script) to 0.2.0.
 set -euo pipefail
 
 : "${REPO:?}" "${BIN:?}" "${WORK:?}"

@@ -1,0 +1,874 @@
+/*
+ * vapi_calls 0.2.0
+ *
+ * What lives here: the schema (tables, indexes, grants) and the small SQL
+ * surface around the C hot path.  What lives in C (src/): reading a
+ * delivery, resolving org and caller, the merge, the event log.
+ */
+\echo Use "CREATE EXTENSION vapi_calls" to load this file. \quit
+
+CREATE SCHEMA vapi;
+COMMENT ON SCHEMA vapi IS 'vapi_calls: Vapi call webhooks, one row per call';
+REVOKE ALL ON SCHEMA vapi FROM PUBLIC;
+
+-- Directory: which org owns which Vapi assistant and phone number, and the
+-- org's address book.
+
+CREATE TABLE vapi.agents (
+	vapi_assistant_id text PRIMARY KEY,
+	org_id uuid NOT NULL,
+	name text
+);
+COMMENT ON TABLE vapi.agents IS 'Which org owns which Vapi assistant';
+
+CREATE TABLE vapi.phone_numbers (
+	vapi_phone_number_id text PRIMARY KEY,
+	org_id uuid NOT NULL,
+	number text
+);
+COMMENT ON TABLE vapi.phone_numbers IS 'Which org owns which Vapi phone number';
+
+CREATE FUNCTION vapi.normalize_phone(text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_normalize_phone_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.normalize_phone(text) IS
+	'Digits of a phone number, with a leading + when international (+ or 00); NULL without digits';
+
+CREATE FUNCTION vapi.classify_ended_reason(text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_classify_ended_reason_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.classify_ended_reason(text) IS
+	'completed or failed, for any Vapi endedReason';
+
+CREATE TABLE vapi.contacts (
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id uuid NOT NULL,
+	phone text NOT NULL,
+	name text,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE vapi.contacts IS 'Each org''s address book; callers are matched on vapi.normalize_phone(phone)';
+-- id last: the lookup takes the first contact by id straight from the index
+CREATE INDEX contacts_org_phone_idx ON vapi.contacts (org_id, vapi.normalize_phone(phone), id);
+
+-- The allowed values of vapi.calls.status and .direction and of
+-- vapi.events.outcome, as domains rather than CHECK constraints: the
+-- executor reads a table's CHECK constraints back from their stored text
+-- and plans them again on every statement that writes the table
+-- (ExecRelCheck), and vapi_ingest runs two such statements per event (6% of
+-- its time); a domain's constraint is compiled once per backend and kept in
+-- the type cache.  The columns are still text to every reader.
+CREATE DOMAIN vapi.call_status AS text
+	CHECK (VALUE IN ('scheduled', 'queued', 'ringing', 'in-progress', 'forwarding', 'completed', 'failed'));
+CREATE DOMAIN vapi.call_direction AS text
+	CHECK (VALUE IN ('inbound', 'outbound', 'web'));
+CREATE DOMAIN vapi.event_outcome AS text
+	CHECK (VALUE IN ('inserted', 'updated', 'unchanged', 'ignored', 'rejected', 'error'));
+
+-- One row per Vapi call.
+
+CREATE TABLE vapi.calls (
+	vapi_call_id text PRIMARY KEY,
+	id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+	org_id uuid,
+	vapi_org_id text,
+	assistant_id text,
+	phone_number_id text,
+	call_type text,
+	direction vapi.call_direction,
+	status vapi.call_status,
+	ended_reason text,
+	phone_number text,
+	from_number text,
+	caller_name text,
+	is_test_call boolean NOT NULL DEFAULT false,
+	started_at timestamptz,
+	ended_at timestamptz,
+	duration_seconds numeric,
+	cost numeric,
+	transcript text,
+	summary text,
+	sentiment text,
+	recording_url text,
+	stereo_recording_url text,
+	analysis jsonb,
+	metadata jsonb NOT NULL DEFAULT '{}',
+	first_event_at timestamptz NOT NULL,
+	last_event_at timestamptz NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	-- bookkeeping of the merge (see README, "Ordering model")
+	status_rank smallint NOT NULL DEFAULT 0,
+	field_versions bigint[] NOT NULL DEFAULT '{}',
+	events_applied integer NOT NULL DEFAULT 1,
+	last_change_seq integer NOT NULL DEFAULT 1
+) WITH (fillfactor = 90);
+COMMENT ON TABLE vapi.calls IS 'One row per Vapi call, converged from every delivery about it';
+CREATE INDEX calls_org_idx ON vapi.calls (org_id, first_event_at);
+
+-- Every delivery, as received.
+
+CREATE TABLE vapi.events (
+	id bigint GENERATED ALWAYS AS IDENTITY,
+	received_at timestamptz NOT NULL DEFAULT now(),
+	vapi_call_id text NOT NULL DEFAULT '',
+	type text,
+	status text,
+	event_at timestamptz,
+	payload jsonb,
+	outcome vapi.event_outcome NOT NULL,
+	detail text,
+	PRIMARY KEY (vapi_call_id, id)
+);
+COMMENT ON TABLE vapi.events IS 'Every delivery as received, with its outcome; replayable';
+CREATE INDEX events_received_at_idx ON vapi.events (received_at);
+
+SELECT pg_catalog.pg_extension_config_dump('vapi.agents', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.phone_numbers', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.contacts', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.calls', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.events', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.events_id_seq', '');
+
+-- Entry points, in the schema the extension is created in.
+
+CREATE FUNCTION @extschema@.vapi_ingest(payload jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'vapi_ingest'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_ingest(jsonb) IS
+	'Ingest one Vapi webhook body (trusted callers: no signature check)';
+REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
+
+-- ==== Operations: stale calls, retention, health (issue 7) ====
+--
+-- Maintenance lives here, in SQL: set-based statements an operator can read
+-- and run by hand or from pg_cron (README, "Operations").  None of it is on
+-- the ingest path.
+
+-- A call whose end never came (no ended status-update, no end-of-call
+-- report) is expired: it becomes failed with the extension's own ended
+-- reason, through the same per-column versions as the merge (src/merge.c),
+-- so that a late real end still wins.  The expiry's ended_reason gets the
+-- version just below the lowest terminal version (rank 6 << 58): above every
+-- non-terminal event, below every real ended or end-of-call-report, whatever
+-- their timestamps.  ended_at stays unknown (null) until a real end says.
+-- field_versions[10] is ended_reason (VF_ENDED_REASON + 1, src/vapi_calls.h;
+-- the order of field_versions never changes).  The interval style is pinned
+-- so that the event log's text does not depend on the caller's session.
+CREATE FUNCTION vapi.expire_stale_calls(older_than interval) RETURNS integer
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+	SET intervalstyle = postgres
+AS $$
+DECLARE
+	reason constant text := 'vapi_calls.expired-no-end-of-call-report';
+	expiry_version constant bigint := (6::bigint << 58) - 1;
+	log_it constant boolean := coalesce(current_setting('vapi.log_events', true), 'all') = 'all';
+	now_at constant timestamptz := now();
+	n_expired integer;
+BEGIN
+	IF older_than < interval '0' THEN
+		RAISE EXCEPTION 'older_than must be a non-negative interval'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	WITH expired AS (
+		UPDATE vapi.calls c
+		   SET status_rank = 6,
+			   status = vapi.classify_ended_reason(reason),
+			   ended_reason = reason,
+			   field_versions[10] = expiry_version,
+			   events_applied = c.events_applied + 1,
+			   last_change_seq = c.events_applied + 1,
+			   updated_at = now_at
+		 WHERE c.status_rank < 6
+		   AND c.last_event_at < now_at - older_than
+		RETURNING c.vapi_call_id, c.last_event_at
+	), logged AS (
+		INSERT INTO vapi.events (received_at, vapi_call_id, type, status, event_at,
+								 payload, outcome, detail)
+		SELECT now_at, e.vapi_call_id, 'vapi.expired', 'ended', now_at,
+			   jsonb_build_object('message', jsonb_build_object(
+				   'type', 'vapi.expired',
+				   'call', jsonb_build_object('id', e.vapi_call_id),
+				   'endedReason', reason,
+				   'lastEventAt', e.last_event_at,
+				   'olderThan', older_than::text)),
+			   'updated',
+			   'expired: no end of call within ' || older_than::text || ' of its last event'
+		  FROM expired e
+		 WHERE log_it
+	)
+	SELECT count(*) INTO n_expired FROM expired;
+	RETURN n_expired;
+END
+$$;
+COMMENT ON FUNCTION vapi.expire_stale_calls(interval) IS
+	'Mark calls with no end whose last event is older than older_than as failed; returns how many';
+REVOKE ALL ON FUNCTION vapi.expire_stale_calls(interval) FROM PUBLIC;
+
+-- Retention for the event log, in batches of batch_size rows (oldest first,
+-- through events_received_at_idx), each committed on its own so that no
+-- transaction runs long, holds many row locks or keeps VACUUM from
+-- reclaiming what is already gone.  A procedure, because a function cannot
+-- commit: CALL it on its own (not inside BEGIN ... COMMIT once it has more
+-- than one batch to do).  It deletes by primary key, not ctid, so the same
+-- statement works on Citus.  No SET search_path, because a procedure with
+-- one cannot commit; it runs with the caller's rights and names its tables
+-- in full, so a caller's search_path can only mislead the caller.
+CREATE PROCEDURE vapi.prune_events(older_than interval, batch_size integer DEFAULT 10000,
+								   INOUT removed bigint DEFAULT NULL)
+	LANGUAGE plpgsql
+AS $$
+DECLARE
+	cutoff timestamptz;
+	n bigint;
+BEGIN
+	IF older_than IS NULL OR older_than < interval '0' THEN
+		RAISE EXCEPTION 'older_than must be a non-negative interval'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF batch_size IS NULL OR batch_size < 1 THEN
+		RAISE EXCEPTION 'batch_size must be at least 1'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	cutoff := now() - older_than;
+	removed := 0;
+	LOOP
+		DELETE FROM vapi.events e
+		 WHERE (e.vapi_call_id, e.id) IN (
+				SELECT o.vapi_call_id, o.id
+				  FROM vapi.events o
+				 WHERE o.received_at < cutoff
+				 ORDER BY o.received_at
+				 LIMIT batch_size);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		removed := removed + n;
+		EXIT WHEN n < batch_size;
+		COMMIT;
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE vapi.prune_events(interval, integer, bigint) IS
+	'Delete vapi.events received before now() - older_than, batch_size rows per transaction';
+REVOKE ALL ON PROCEDURE vapi.prune_events(interval, integer, bigint) FROM PUBLIC;
+
+-- One row for a dashboard or an alert: every column a number or a time, so
+-- "SELECT calls_stale > 0 OR events_24h_error > 0 FROM vapi.pipeline_health"
+-- is the whole alert.  A stale call is one expire_stale_calls('1 hour') would
+-- expire; oldest_open_call_event_at lets a query apply any other threshold.
+-- It scans vapi.calls once (no index serves these counts without costing
+-- the ingest path its HOT updates) and reads the last day of vapi.events
+-- through events_received_at_idx.
+CREATE VIEW vapi.pipeline_health AS
+SELECT c.*, e.*, l.*
+  FROM (SELECT count(*) AS calls_total,
+			   count(*) FILTER (WHERE status = 'scheduled') AS calls_scheduled,
+			   count(*) FILTER (WHERE status = 'queued') AS calls_queued,
+			   count(*) FILTER (WHERE status = 'ringing') AS calls_ringing,
+			   count(*) FILTER (WHERE status = 'in-progress') AS calls_in_progress,
+			   count(*) FILTER (WHERE status = 'forwarding') AS calls_forwarding,
+			   count(*) FILTER (WHERE status = 'completed') AS calls_completed,
+			   count(*) FILTER (WHERE status = 'failed') AS calls_failed,
+			   count(*) FILTER (WHERE org_id IS NULL) AS calls_without_org,
+			   count(*) FILTER (WHERE status_rank < 6
+								  AND last_event_at < now() - interval '1 hour') AS calls_stale,
+			   count(*) FILTER (WHERE ended_reason = 'vapi_calls.expired-no-end-of-call-report') AS calls_expired,
+			   min(last_event_at) FILTER (WHERE status_rank < 6) AS oldest_open_call_event_at,
+			   max(last_event_at) AS last_call_event_at
+		  FROM vapi.calls) c,
+	   (SELECT count(*) AS events_24h,
+			   count(*) FILTER (WHERE outcome = 'inserted') AS events_24h_inserted,
+			   count(*) FILTER (WHERE outcome = 'updated') AS events_24h_updated,
+			   count(*) FILTER (WHERE outcome = 'unchanged') AS events_24h_unchanged,
+			   count(*) FILTER (WHERE outcome = 'ignored') AS events_24h_ignored,
+			   count(*) FILTER (WHERE outcome = 'rejected') AS events_24h_rejected,
+			   count(*) FILTER (WHERE outcome = 'error') AS events_24h_error
+		  FROM vapi.events
+		 WHERE received_at >= now() - interval '24 hours') e,
+	   (SELECT max(received_at) AS last_received_at FROM vapi.events) l;
+COMMENT ON VIEW vapi.pipeline_health IS
+	'One row: calls by status, without org, stale and expired; deliveries by outcome in the last 24 hours; the newest delivery';
+REVOKE ALL ON vapi.pipeline_health FROM PUBLIC;
+
+-- ==== Convergence, replay and re-resolution (issue 3) ====
+-- Both functions are C (src/replay.c, src/reresolve.c) over the same reader,
+-- resolver and merge as vapi_ingest; like it they run as the extension's
+-- owner with a pinned search_path, and only the owner may call them until
+-- EXECUTE is granted.
+
+CREATE FUNCTION vapi.replay(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+							outcomes text[] DEFAULT NULL, vapi_call_ids text[] DEFAULT NULL)
+	RETURNS TABLE (event_id bigint, vapi_call_id text, previous_outcome text,
+				   action text, detail text)
+	AS 'MODULE_PATHNAME', 'vapi_replay'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) IS
+	'Apply stored deliveries again, in id order: those received in [since, until), with one of these outcomes, of these calls (null: any); one row per event';
+REVOKE ALL ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) FROM PUBLIC;
+
+CREATE FUNCTION vapi.reresolve() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'vapi_reresolve'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION vapi.reresolve() IS
+	'Redo org and caller resolution for calls with no org, or a caller name not from a contact; returns the number of calls that changed';
+REVOKE ALL ON FUNCTION vapi.reresolve() FROM PUBLIC;
+
+-- ==== Configurable sources and the setup check (issue 6) ====
+--
+-- The settings vapi.agents_source, vapi.phone_numbers_source and
+-- vapi.contacts_source (src/guc.c, src/sources.c) name the relations the
+-- resolver reads.  vapi.check() inspects them, and the rest of the setup,
+-- with the privileges vapi_ingest runs with.
+
+CREATE FUNCTION vapi.source_query(setting text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_source_query_sql'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION vapi.source_query(text) IS
+	'The lookup vapi_ingest runs against the relation a source setting names ($1, $2 are its parameters)';
+REVOKE ALL ON FUNCTION vapi.source_query(text) FROM PUBLIC;
+
+CREATE FUNCTION vapi.check(OUT severity text, OUT item text, OUT detail text)
+	RETURNS SETOF record
+	LANGUAGE plpgsql VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $check$
+DECLARE
+	-- a value no real id has: the index check looks for it in the plan
+	probe constant text := 'vapi.check probe';
+	ingest_owner oid;
+	src record;
+	cls record;
+	col record;
+	s record;
+	value text;
+	rel oid;
+	q text;
+	plan jsonb;
+	problems integer;
+	unreadable text;
+	seq text;
+	idx text;
+	ncred bigint;
+BEGIN
+	SELECT p.proowner INTO ingest_owner
+	  FROM pg_catalog.pg_proc p
+	  JOIN pg_catalog.pg_depend d
+	    ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+	   AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+	  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+	 WHERE e.extname = 'vapi_calls' AND p.proname = 'vapi_ingest';
+
+	-- Each source: exists, has the columns, is readable, has its index.
+	FOR src IN
+		SELECT * FROM (VALUES
+			(1, 'vapi.agents_source', ARRAY['vapi_assistant_id', 'org_id'],
+			 ARRAY['text', 'uuid'], '(vapi_assistant_id)'),
+			(2, 'vapi.phone_numbers_source', ARRAY['vapi_phone_number_id', 'org_id'],
+			 ARRAY['text', 'uuid'], '(vapi_phone_number_id)'),
+			(3, 'vapi.contacts_source', ARRAY['id', 'org_id', 'phone', 'name'],
+			 ARRAY['any', 'uuid', 'text', 'text'], '(org_id, vapi.normalize_phone(phone))')
+		) AS v (ord, setting, columns, types, index_keys)
+		ORDER BY ord
+	LOOP
+		-- (a C function: this also loads the module, so the settings exist)
+		q := vapi.source_query(src.setting);
+		SELECT ps.setting, CASE ps.source WHEN 'default' THEN 'default' ELSE 'set in ' || ps.source END AS origin
+		  INTO s FROM pg_catalog.pg_settings ps WHERE ps.name = src.setting;
+		value := s.setting;
+		rel := pg_catalog.to_regclass(value);
+		IF rel IS NULL THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'relation %s does not exist (%s): every lookup fails and deliveries are stored with outcome error',
+				value, s.origin));
+			CONTINUE;
+		END IF;
+		SELECT c.relkind, c.relowner, c.relnamespace, c.relrowsecurity, c.relforcerowsecurity,
+		       r.rolsuper AS owner_is_super
+		  INTO cls
+		  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+		 WHERE c.oid = rel;
+		IF cls.relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'%s is not a table or view (%s)', rel::pg_catalog.regclass, s.origin));
+			CONTINUE;
+		END IF;
+		RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('%s, a %s (%s)',
+			rel::pg_catalog.regclass,
+			CASE cls.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+			     WHEN 'f' THEN 'foreign table' ELSE 'table' END,
+			s.origin));
+
+		-- The columns, by name, with a type the lookup can use.
+		problems := 0;
+		FOR col IN
+			SELECT u.name, u.want, a.atttypid IS NOT NULL AS present,
+			       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+			       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL) AS base
+			  FROM ROWS FROM (pg_catalog.unnest(src.columns), pg_catalog.unnest(src.types))
+			       WITH ORDINALITY AS u (name, want, n)
+			  LEFT JOIN pg_catalog.pg_attribute a
+			    ON a.attrelid = rel AND a.attname = u.name AND a.attnum > 0 AND NOT a.attisdropped
+			  LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+			 ORDER BY u.n
+		LOOP
+			IF NOT col.present THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is missing from %s', col.name, rel::pg_catalog.regclass));
+			ELSIF col.want = 'uuid' AND col.base <> 'uuid' THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is of type %s; it must be uuid', col.name, col.type));
+			ELSIF col.want = 'text' AND col.base NOT IN ('text', 'character varying') THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is of type %s; it must be text or varchar', col.name, col.type));
+			ELSE
+				CONTINUE;
+			END IF;
+			problems := problems + 1;
+		END LOOP;
+		IF problems > 0 THEN
+			CONTINUE;
+		END IF;
+		RETURN QUERY VALUES ('ok', src.setting, 'has the columns ' || pg_catalog.array_to_string(src.columns, ', '));
+
+		-- Readable by the role vapi_ingest runs as.
+		SELECT pg_catalog.string_agg(c, ', ') INTO unreadable
+		  FROM pg_catalog.unnest(src.columns) AS c
+		 WHERE NOT pg_catalog.has_column_privilege(ingest_owner, rel, c, 'SELECT');
+		IF NOT pg_catalog.has_schema_privilege(ingest_owner, cls.relnamespace, 'USAGE') THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'role %I, which vapi_ingest runs as, has no USAGE on schema %I',
+				pg_catalog.pg_get_userbyid(ingest_owner), pg_catalog.parse_ident(value)[1]));
+			CONTINUE;
+		ELSIF unreadable IS NOT NULL THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'role %I, which vapi_ingest runs as, cannot read %s of %s',
+				pg_catalog.pg_get_userbyid(ingest_owner), unreadable, rel::pg_catalog.regclass));
+			CONTINUE;
+		END IF;
+		IF cls.relrowsecurity AND cls.relkind IN ('r', 'p')
+		   AND NOT (cls.relowner = ingest_owner AND NOT cls.relforcerowsecurity)
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+		                    WHERE r.oid = ingest_owner AND (r.rolsuper OR r.rolbypassrls)) THEN
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'row-level security is enabled on %s: rows that role %I cannot see are never found',
+				rel::pg_catalog.regclass, pg_catalog.pg_get_userbyid(ingest_owner)));
+		END IF;
+		IF cls.relkind = 'v' AND cls.relowner <> ingest_owner AND NOT cls.owner_is_super THEN
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'view %s is owned by role %I: functions it calls run with the privileges of vapi_ingest''s owner, so its owner must be trusted',
+				rel::pg_catalog.regclass, pg_catalog.pg_get_userbyid(cls.relowner)));
+		END IF;
+
+		-- The index: plan the lookup itself with bitmap scans as the only
+		-- cheap way in, so that whatever the table's size the plan either
+		-- uses an index whose condition holds the probe value, or reads the
+		-- whole relation (a disabled sequential scan, or an ordered index
+		-- scan that filters every row).
+		BEGIN
+			PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
+			PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
+			PERFORM pg_catalog.set_config('enable_indexonlyscan', 'off', true);
+			IF src.ord = 3 THEN
+				EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO plan
+				  USING '00000000-0000-0000-0000-000000000000'::uuid, probe;
+			ELSE
+				EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO plan USING probe;
+			END IF;
+			PERFORM pg_catalog.set_config('enable_seqscan', 'on', true);
+			PERFORM pg_catalog.set_config('enable_indexscan', 'on', true);
+			PERFORM pg_catalog.set_config('enable_indexonlyscan', 'on', true);
+		EXCEPTION WHEN OTHERS THEN
+			RETURN QUERY VALUES ('error', src.setting, 'the lookup fails: ' || SQLERRM);
+			CONTINUE;
+		END;
+		SELECT n #>> '{Index Name}' INTO idx
+		  FROM pg_catalog.jsonb_path_query(plan, 'strict $.** ? (exists (@."Index Cond"))') AS n
+		 WHERE pg_catalog.strpos(n #>> '{Index Cond}', probe) > 0
+		 LIMIT 1;
+		IF idx IS NOT NULL THEN
+			RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('the lookup uses index %I', idx));
+		ELSE
+			SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n #>> '{Schema}') || '.'
+			                                      || pg_catalog.quote_ident(n #>> '{Relation Name}'), ', ')
+			  INTO seq
+			  FROM pg_catalog.jsonb_path_query(plan, 'strict $.** ? (@."Node Type" == "Seq Scan")') AS n;
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'no index serves the lookup%s: create one on %s',
+				CASE WHEN seq IS NOT NULL THEN ' (it reads all of ' || seq || ')' ELSE '' END,
+				CASE WHEN cls.relkind = 'v'
+				     THEN 'the table behind view ' || rel::pg_catalog.regclass::text || ', on what it shows as ' || src.index_keys
+				     ELSE rel::pg_catalog.regclass::text || ' ' || src.index_keys END));
+		END IF;
+	END LOOP;
+
+	-- Credentials (vapi.credentials, when this version has it).
+	IF pg_catalog.to_regclass('vapi.credentials') IS NULL THEN
+		RETURN QUERY VALUES ('warning', 'credentials',
+			'no credential configured: this version has no vapi.credentials; grant vapi_ingest only to trusted roles');
+	ELSE
+		EXECUTE 'SELECT pg_catalog.count(*) FROM vapi.credentials' INTO ncred;
+		IF ncred = 0 THEN
+			RETURN QUERY VALUES ('warning', 'credentials',
+				'no credential configured: webhooks cannot authenticate');
+		ELSE
+			RETURN QUERY VALUES ('ok', 'credentials', pg_catalog.format('%s credential(s) configured', ncred));
+		END IF;
+	END IF;
+
+	-- The event-log policy, then the other settings in force.
+	RETURN QUERY
+		SELECT CASE ps.setting WHEN 'none' THEN 'warning' ELSE 'ok' END, 'vapi.log_events',
+		       CASE ps.setting
+		            WHEN 'all' THEN 'every delivery is kept in vapi.events'
+		            WHEN 'errors' THEN 'only rejected and failed deliveries are kept in vapi.events'
+		            ELSE 'no delivery is kept: one that fails cannot be replayed' END
+		       || CASE ps.source WHEN 'default' THEN ' (default)' ELSE ' (set in ' || ps.source || ')' END
+		  FROM pg_catalog.pg_settings ps WHERE ps.name = 'vapi.log_events';
+	RETURN QUERY
+		SELECT 'ok', ps.name::text,
+		       ps.setting || CASE ps.source WHEN 'default' THEN ' (default)' ELSE ' (set in ' || ps.source || ')' END
+		  FROM pg_catalog.pg_settings ps
+		 WHERE ps.name LIKE 'vapi.%'
+		   AND ps.name NOT IN ('vapi.agents_source', 'vapi.phone_numbers_source',
+		                       'vapi.contacts_source', 'vapi.log_events')
+		 ORDER BY ps.name;
+END
+$check$;
+COMMENT ON FUNCTION vapi.check() IS
+	'Setup doctor: one row (severity ok|warning|error, item, detail) per finding about sources, credentials and settings';
+REVOKE ALL ON FUNCTION vapi.check() FROM PUBLIC;
+
+-- ==== HTTP endpoint, credentials and tenants (issue 4) ====
+--
+-- vapi_webhook(json) is the endpoint PostgREST or a thin proxy calls: it
+-- authenticates the delivery from request.headers against vapi.credentials
+-- (in C, src/auth.c) and then ingests it as vapi_ingest does.  The
+-- credentials are managed here, in SQL, by the extension's owner; nobody
+-- else can read them.  Tenants read vapi.calls under row level security,
+-- their org taken from the JWT claims PostgREST sets (src/request.c).
+
+CREATE TABLE vapi.credentials (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	kind text NOT NULL CHECK (kind IN ('bearer', 'hmac')),
+	secret text NOT NULL CHECK (secret <> ''),
+	header text NOT NULL CHECK (header ~ '^[-!#$%&''*+.^_`|~0-9a-z]+$'),
+	prefix text NOT NULL DEFAULT '',
+	algorithm text CHECK (algorithm IN ('sha256', 'sha512', 'sha1')),
+	encoding text CHECK (encoding IN ('hex', 'base64')),
+	timestamp_header text CHECK (timestamp_header ~ '^[-!#$%&''*+.^_`|~0-9a-z]+$'),
+	payload_format text CHECK (strpos(payload_format, '{body}') > 0),
+	tolerance interval CHECK (tolerance > interval '0'),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (CASE kind
+		   WHEN 'bearer' THEN algorithm IS NULL AND encoding IS NULL AND timestamp_header IS NULL
+							 AND payload_format IS NULL AND tolerance IS NULL
+		   ELSE algorithm IS NOT NULL AND encoding IS NOT NULL AND payload_format IS NOT NULL
+				AND (timestamp_header IS NULL) = (tolerance IS NULL)
+				AND (timestamp_header IS NOT NULL OR strpos(payload_format, '{timestamp}') = 0)
+		   END)
+);
+COMMENT ON TABLE vapi.credentials IS
+	'Webhook credentials (secrets): readable by the extension owner and superusers only';
+REVOKE ALL ON vapi.credentials FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('vapi.credentials', '');
+SELECT pg_catalog.pg_extension_config_dump('vapi.credentials_id_seq', '');
+
+CREATE VIEW vapi.credential_list AS
+	SELECT id, kind, header, prefix, algorithm, encoding, timestamp_header,
+		   payload_format, tolerance, created_at
+	  FROM vapi.credentials;
+COMMENT ON VIEW vapi.credential_list IS 'The webhook credentials, without their secrets';
+REVOKE ALL ON vapi.credential_list FROM PUBLIC;
+
+-- Raise invalid_parameter_value unless name is an HTTP header name; return it lower-cased.
+CREATE FUNCTION vapi._check_header_name(name text, what text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF name IS NULL OR name !~ '^[-!#$%&''*+.^_`|~0-9A-Za-z]+$' THEN
+		RAISE EXCEPTION '% % is not an HTTP header name', what, quote_nullable(name)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN lower(name);
+END
+$$;
+REVOKE ALL ON FUNCTION vapi._check_header_name(text, text) FROM PUBLIC;
+
+-- Raise invalid_parameter_value unless value can sit in an HTTP header.
+CREATE FUNCTION vapi._check_header_text(value text, what text, may_be_empty boolean) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF value IS NULL OR (value = '' AND NOT may_be_empty) THEN
+		RAISE EXCEPTION '% must not be %', what, CASE WHEN value IS NULL THEN 'null' ELSE 'empty' END
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF value ~ '[\x01-\x1f\x7f]' THEN
+		RAISE EXCEPTION '% must not contain control characters', what
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION vapi._check_header_text(text, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION vapi.add_bearer_credential(secret text,
+										   header text DEFAULT 'authorization',
+										   prefix text DEFAULT 'Bearer ')
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	header_name text;
+	new_id bigint;
+BEGIN
+	PERFORM vapi._check_header_text(secret, 'secret', false);
+	IF secret ~ '^[ \t]|[ \t]$' THEN
+		RAISE EXCEPTION 'secret must not begin or end with white space'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'HTTP drops white space around a header value, so such a secret could never match.';
+	END IF;
+	PERFORM vapi._check_header_text(prefix, 'prefix', true);
+	header_name := vapi._check_header_name(header, 'header');
+	INSERT INTO vapi.credentials (kind, secret, header, prefix)
+	VALUES ('bearer', add_bearer_credential.secret, header_name, add_bearer_credential.prefix)
+	RETURNING id INTO new_id;
+	RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION vapi.add_bearer_credential(text, text, text) IS
+	'Accept webhooks whose header carries prefix || secret; returns the credential id';
+REVOKE ALL ON FUNCTION vapi.add_bearer_credential(text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION vapi.add_hmac_credential(secret text,
+										 algorithm text DEFAULT 'sha256',
+										 encoding text DEFAULT 'hex',
+										 prefix text DEFAULT '',
+										 signature_header text DEFAULT 'x-signature',
+										 timestamp_header text DEFAULT 'x-timestamp',
+										 payload_format text DEFAULT '{timestamp}.{body}',
+										 tolerance interval DEFAULT '5 minutes')
+	RETURNS bigint
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	alg text := lower(algorithm);
+	enc text := lower(encoding);
+	sig_header text;
+	ts_header text;
+	new_id bigint;
+BEGIN
+	IF secret IS NULL OR secret = '' THEN
+		RAISE EXCEPTION 'secret must not be %', CASE WHEN secret IS NULL THEN 'null' ELSE 'empty' END
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF alg IS NULL OR alg NOT IN ('sha256', 'sha512', 'sha1') THEN
+		RAISE EXCEPTION 'unsupported HMAC algorithm %', coalesce(quote_literal(algorithm), 'null')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use sha256, sha512 or sha1.';
+	END IF;
+	IF enc IS NULL OR enc NOT IN ('hex', 'base64') THEN
+		RAISE EXCEPTION 'unsupported signature encoding %', coalesce(quote_literal(encoding), 'null')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use hex or base64.';
+	END IF;
+	PERFORM vapi._check_header_text(prefix, 'prefix', true);
+	sig_header := vapi._check_header_name(signature_header, 'signature_header');
+	IF payload_format IS NULL OR strpos(payload_format, '{body}') = 0 THEN
+		RAISE EXCEPTION 'payload_format must contain {body}'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A signature that does not cover the body does not authenticate it.';
+	END IF;
+	IF regexp_replace(payload_format, '\{(timestamp|body)\}', '', 'g') ~ '\{[A-Za-z_]*\}' THEN
+		RAISE EXCEPTION 'payload_format has a placeholder other than {timestamp} and {body}'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF timestamp_header IS NOT NULL THEN
+		ts_header := vapi._check_header_name(timestamp_header, 'timestamp_header');
+		IF ts_header = sig_header THEN
+			RAISE EXCEPTION 'timestamp_header and signature_header must differ'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		IF tolerance IS NULL OR tolerance <= interval '0' THEN
+			RAISE EXCEPTION 'tolerance must be a positive interval'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+	ELSIF strpos(payload_format, '{timestamp}') > 0 THEN
+		RAISE EXCEPTION 'payload_format contains {timestamp} but there is no timestamp_header'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO vapi.credentials (kind, secret, header, prefix, algorithm, encoding,
+								  timestamp_header, payload_format, tolerance)
+	VALUES ('hmac', add_hmac_credential.secret, sig_header, add_hmac_credential.prefix,
+			alg, enc, ts_header, add_hmac_credential.payload_format,
+			CASE WHEN ts_header IS NOT NULL THEN add_hmac_credential.tolerance END)
+	RETURNING id INTO new_id;
+	RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval) IS
+	'Accept webhooks signed with HMAC over payload_format; returns the credential id';
+REVOKE ALL ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval) FROM PUBLIC;
+
+CREATE FUNCTION vapi.remove_credential(id bigint) RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	found_one boolean;
+BEGIN
+	DELETE FROM vapi.credentials c WHERE c.id = remove_credential.id;
+	found_one := FOUND;
+	IF found_one AND NOT EXISTS (SELECT FROM vapi.credentials) THEN
+		RAISE WARNING 'no webhook credential is left: vapi_webhook() refuses every delivery';
+	END IF;
+	RETURN found_one;
+END
+$$;
+COMMENT ON FUNCTION vapi.remove_credential(bigint) IS
+	'Remove a webhook credential; false if there was none with this id';
+REVOKE ALL ON FUNCTION vapi.remove_credential(bigint) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.vapi_webhook(json) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'vapi_webhook'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_webhook(json) IS
+	'HTTP endpoint: authenticate a Vapi webhook from request.headers, then ingest it';
+REVOKE ALL ON FUNCTION @extschema@.vapi_webhook(json) FROM PUBLIC;
+
+-- Tenants: a role that is not the owner sees only the calls of the org in
+-- its JWT claims.  The owner and superusers bypass row level security, so
+-- the entry points (SECURITY DEFINER) are not affected.
+
+CREATE FUNCTION vapi.current_org() RETURNS uuid
+	AS 'MODULE_PATHNAME', 'vapi_current_org'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.current_org() IS
+	'The org claim (vapi.jwt_org_claim) of request.jwt.claims when it is a uuid, else NULL';
+
+ALTER TABLE vapi.calls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY calls_org_read ON vapi.calls FOR SELECT
+	USING (org_id = (SELECT vapi.current_org()));
+
+-- ==== Dashboard surface: the call log (issue 8) ====
+--
+-- One row per call in the shape a dashboard lists.  vapi.call_log_rows has
+-- every call in no order, for queries that sort and page themselves;
+-- vapi.call_log (test calls hidden) and vapi.call_log_all (all calls) list
+-- them newest first: by the time the call was first seen, which never moves
+-- once a call is listed and is read backwards from calls_org_idx (org_id,
+-- first_event_at) when the reader's org is known.  No index on started_at:
+-- it changes during a call, and an update that changes an indexed column
+-- cannot be HOT.  The sorted views select from the unsorted one, which
+-- PostgreSQL flattens into them; a sorted view over a sorted view would keep
+-- an outer LIMIT from reaching the index.
+--
+-- The views are security_invoker: whoever reads them needs SELECT on them
+-- and on vapi.calls, and row level security on vapi.calls applies to that
+-- reader, not to the views' owner.  security_invoker exists from PostgreSQL
+-- 15 on; on 14 the views run with their owner's rights (see README).
+-- Change notifications (NOTIFY vapi_calls) are sent from C: src/notify.c.
+
+CREATE VIEW vapi.call_log_rows AS
+SELECT c.id AS call_id,
+	   c.vapi_call_id,
+	   c.org_id,
+	   c.first_event_at AS first_seen_at,
+	   coalesce(c.started_at, c.first_event_at) AS started_at,
+	   c.caller_name,
+	   c.phone_number AS customer_number,
+	   c.direction,
+	   c.status,
+	   c.duration_seconds,
+	   c.cost,
+	   c.summary,
+	   c.recording_url,
+	   c.is_test_call,
+	   c.updated_at
+  FROM vapi.calls c;
+COMMENT ON VIEW vapi.call_log_rows IS
+	'Every call as a dashboard lists it, test calls included, in no order (security_invoker)';
+COMMENT ON COLUMN vapi.call_log_rows.first_seen_at IS
+	'The earliest event time of the call: the order of the call log';
+COMMENT ON COLUMN vapi.call_log_rows.started_at IS
+	'When the call started, or when it was first seen until it starts';
+
+CREATE VIEW vapi.call_log AS
+SELECT *
+  FROM vapi.call_log_rows
+ WHERE NOT is_test_call
+ ORDER BY first_seen_at DESC, vapi_call_id DESC;
+COMMENT ON VIEW vapi.call_log IS
+	'The calls a dashboard lists: test calls hidden, newest first (security_invoker)';
+
+CREATE VIEW vapi.call_log_all AS
+SELECT *
+  FROM vapi.call_log_rows
+ ORDER BY first_seen_at DESC, vapi_call_id DESC;
+COMMENT ON VIEW vapi.call_log_all IS
+	'Every call, test calls included, newest first (security_invoker)';
+
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::int >= 150000 THEN
+		ALTER VIEW vapi.call_log_rows SET (security_invoker = true);
+		ALTER VIEW vapi.call_log SET (security_invoker = true);
+		ALTER VIEW vapi.call_log_all SET (security_invoker = true);
+	END IF;
+END
+$$;
+
+-- ==== Performance: the merge rule in C (issue 5) ====
+-- The upsert's DO UPDATE calls these instead of spelling the per-column
+-- rule out in SQL (src/merge_fn.c says why).  Internal: only the
+-- extension's own statement uses them.
+
+CREATE FUNCTION vapi.merge_value(stored anyelement, incoming anyelement,
+		stored_versions bigint[], incoming_versions bigint[], field integer)
+	RETURNS anyelement
+	AS 'MODULE_PATHNAME', 'vapi_merge_value'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_value(anyelement, anyelement, bigint[], bigint[], integer) IS
+	'incoming if its version (or, on a tie, its value) is higher, else stored';
+
+CREATE FUNCTION vapi.merge_versions(stored bigint[], incoming bigint[])
+	RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'vapi_merge_versions'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_versions(bigint[], bigint[]) IS
+	'element by element, the higher of the stored and incoming versions';
+
+CREATE FUNCTION vapi.merge_wins(stored_versions bigint[], incoming_versions bigint[],
+		VARIADIC pairs "any")
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vapi_merge_wins'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_wins(bigint[], bigint[], "any") IS
+	'true when the incoming value of any field, given as (field number, stored, incoming) triples, wins';
+
+CREATE FUNCTION vapi.merge_changed(stored_versions bigint[], incoming_versions bigint[],
+		VARIADIC pairs "any")
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vapi_merge_changed'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") IS
+	'true when a winning incoming value is distinct from the stored one';
+-- Only the extension's own statement (run as the owner) calls them.
+REVOKE ALL ON FUNCTION vapi.merge_value(anyelement, anyelement, bigint[], bigint[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_versions(bigint[], bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_wins(bigint[], bigint[], "any") FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") FROM PUBLIC;
