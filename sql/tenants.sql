@@ -18,7 +18,7 @@ $$;
 SELECT vapi_ingest(pg_temp.ev(id, assistant, 'ringing')) ->> 'action' AS action
   FROM (VALUES ('t-a1', 'asst-a'), ('t-a2', 'asst-a'), ('t-b1', 'asst-b'), ('t-x1', 'asst-unknown')) AS c(id, assistant);
 
--- The policy: reads only, the org compared once per query.
+-- The policy: reads only, no subquery (Citus refuses them in policies).
 SELECT policyname, permissive, roles, cmd, qual FROM pg_policies WHERE schemaname = 'vapi';
 
 -- A reader as PostgREST sets it up: its role, its claims.
@@ -84,8 +84,8 @@ SELECT set_config('request.jwt.claims', '{"org_id": "nope"}', false) IS NOT NULL
 SELECT set_config('request.jwt.claims', '', false) IS NOT NULL AS set,
        vapi.current_org();
 
--- The org is computed once per query (an InitPlan), and the index on
--- (org_id, first_event_at) serves it.
+-- The index on (org_id, first_event_at) serves the policy: the org is an
+-- index condition, computed once when the scan starts.
 BEGIN;
 SET LOCAL ROLE regress_tenant;
 SET LOCAL enable_seqscan = off;
@@ -145,3 +145,18 @@ DROP FUNCTION visible(text);
 DROP OWNED BY regress_tenant, regress_webhook, regress_backend;
 DROP ROLE regress_tenant, regress_webhook, regress_backend;
 TRUNCATE vapi.credentials RESTART IDENTITY;
+
+-- Per row (a sequential scan), vapi.current_org() keeps its answer for the
+-- claims it was given, and follows them when they change between rows.
+CREATE TEMP TABLE claim_seq AS
+SELECT n, CASE WHEN n % 2 = 0 THEN '{"org_id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}'
+               ELSE '{"org_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}' END AS claims
+  FROM generate_series(1, 4) n;
+SELECT n, CASE WHEN set_config('request.jwt.claims', claims, true) IS NOT NULL
+               THEN vapi.current_org() END AS org
+  FROM claim_seq ORDER BY n;
+-- and the claim name too.
+SELECT n, CASE WHEN set_config('vapi.jwt_org_claim', CASE WHEN n < 3 THEN 'org_id' ELSE 'tenant' END, true) IS NOT NULL
+                AND set_config('request.jwt.claims', '{"org_id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa", "tenant": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"}', true) IS NOT NULL
+               THEN vapi.current_org() END AS org
+  FROM claim_seq ORDER BY n;

@@ -7,3 +7,399 @@
  * two catalogs.
  */
 \echo Use "ALTER EXTENSION vapi_calls UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Issue 15: scale-out on Citus
+
+DROP POLICY calls_org_read ON vapi.calls;
+CREATE POLICY calls_org_read ON vapi.calls FOR SELECT
+	USING (org_id = vapi.current_org());
+
+-- ==== Scale-out on Citus (issue 15) ====
+--
+-- vapi.distribute() turns a single-node install into the layout of the
+-- spec's "Scale-out" section, on the coordinator of a Citus cluster:
+-- vapi.calls and vapi.events hash-distributed on vapi_call_id and
+-- co-located (every statement of one delivery goes to the one worker that
+-- holds its call), the directory (agents, phone numbers, contacts) as
+-- reference tables, which every node holds whole, so the lookups are local.
+-- The credentials and the other settings tables stay on the coordinator,
+-- where vapi_webhook reads them.  It drops the uniqueness of vapi.calls.id
+-- (Citus allows no unique constraint without the distribution column; the
+-- id is still a random uuid, and nothing in the extension looks a call up
+-- by it), and copies to the workers what Citus does not propagate for an
+-- extension's schema: the USAGE grants on schema vapi.  Every step is
+-- skipped when already done, so calling it again is harmless.  Returns
+-- what it did, a line per step.
+CREATE FUNCTION vapi.distribute() RETURNS SETOF text
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+	grantee text;
+	n_workers integer;
+	r record;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'vapi.distribute() needs the citus extension in this database'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Run it on the coordinator of a Citus cluster, after CREATE EXTENSION citus.';
+	END IF;
+	IF NOT citus_is_coordinator() THEN
+		RAISE EXCEPTION 'vapi.distribute() must run on the coordinator of the Citus cluster'
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
+	SELECT count(*) INTO n_workers FROM citus_get_active_worker_nodes();
+	IF n_workers = 0 THEN
+		RAISE EXCEPTION 'the Citus cluster has no active worker node'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Add the workers with citus_add_node() first.';
+	END IF;
+	-- Several calls of one transaction touch several workers: Citus commits
+	-- them with two-phase commit, which needs prepared transactions.
+	FOR r IN SELECT nodename, nodeport, result
+			   FROM run_command_on_workers('SHOW max_prepared_transactions')
+			  WHERE NOT success OR result = '0'
+	LOOP
+		RAISE EXCEPTION 'max_prepared_transactions is 0 (or unreadable) on worker %:%', r.nodename, r.nodeport
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Citus commits transactions that write to several workers with two-phase commit: set max_prepared_transactions on every node.';
+	END LOOP;
+
+	FOREACH t IN ARRAY ARRAY['vapi.agents', 'vapi.phone_numbers', 'vapi.contacts'] LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN
+			PERFORM create_reference_table(t);
+			RETURN NEXT t || ': reference table';
+		END IF;
+	END LOOP;
+
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+				WHERE conrelid = 'vapi.calls'::regclass AND conname = 'calls_id_key') THEN
+		ALTER TABLE vapi.calls DROP CONSTRAINT calls_id_key;
+		RETURN NEXT 'vapi.calls: dropped UNIQUE (id)';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.calls'::regclass) THEN
+		PERFORM create_distributed_table('vapi.calls', 'vapi_call_id');
+		RETURN NEXT 'vapi.calls: distributed on vapi_call_id';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.events'::regclass) THEN
+		PERFORM create_distributed_table('vapi.events', 'vapi_call_id', colocate_with => 'vapi.calls');
+		RETURN NEXT 'vapi.events: distributed on vapi_call_id, co-located with vapi.calls';
+	END IF;
+
+	-- Citus pushes a query on a view down to the shards and loses the
+	-- view's ORDER BY; LIMIT ALL makes it sort on the coordinator, so the
+	-- sorted views keep their order (a dashboard that pages says ORDER BY
+	-- ... LIMIT on vapi.call_log_rows, which each worker answers with its
+	-- own first rows).
+	IF pg_catalog.strpos(pg_catalog.pg_get_viewdef('vapi.call_log'::regclass), 'LIMIT ALL') = 0 THEN
+		CREATE OR REPLACE VIEW vapi.call_log WITH (security_invoker = true) AS
+		SELECT * FROM vapi.call_log_rows WHERE NOT is_test_call
+		 ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT ALL;
+		CREATE OR REPLACE VIEW vapi.call_log_all WITH (security_invoker = true) AS
+		SELECT * FROM vapi.call_log_rows
+		 ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT ALL;
+		RETURN NEXT 'vapi.call_log, vapi.call_log_all: sorted on the coordinator';
+	END IF;
+
+	-- Readers query the shards on the workers as themselves.
+	FOR grantee IN
+		SELECT a.grantee::regrole::text
+		  FROM pg_catalog.pg_namespace n, aclexplode(n.nspacl) a
+		 WHERE n.nspname = 'vapi' AND a.privilege_type = 'USAGE' AND a.grantee <> 0
+		   AND a.grantee <> n.nspowner
+	LOOP
+		IF EXISTS (SELECT 1 FROM run_command_on_workers(format(
+						'SELECT has_schema_privilege(%L, ''vapi'', ''USAGE'')', grantee))
+					WHERE result IS DISTINCT FROM 't') THEN
+			PERFORM run_command_on_workers(format('GRANT USAGE ON SCHEMA vapi TO %s', grantee));
+			RETURN NEXT 'schema vapi: USAGE for ' || grantee || ' on the workers';
+		END IF;
+	END LOOP;
+	RETURN;
+END
+$$;
+COMMENT ON FUNCTION vapi.distribute() IS
+	'On a Citus coordinator: distribute vapi.calls and vapi.events on vapi_call_id, the directory as reference tables; idempotent';
+REVOKE ALL ON FUNCTION vapi.distribute() FROM PUBLIC;
+
+-- PostgREST's db-pre-request function for tenant reads on Citus.  The row
+-- level security policy on vapi.calls is evaluated where the rows are: on
+-- Citus, in the workers' sessions, which never see the claims PostgREST
+-- sets with set_config() on the coordinator.  Citus propagates SET LOCAL
+-- (with citus.propagate_set_commands = 'local') to every worker connection
+-- of the transaction, so this sets the claims again that way.  Without
+-- Citus it does nothing.  No SET clause: a function's own settings would
+-- undo the SET LOCAL on return.  It runs with its caller's rights and sets
+-- only the caller's own claims, so anyone may run it.
+CREATE FUNCTION vapi.pre_request() RETURNS void
+	LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('citus.propagate_set_commands', true) IS NOT NULL THEN
+		SET LOCAL citus.propagate_set_commands = 'local';
+		EXECUTE pg_catalog.format('SET LOCAL request.jwt.claims = %L',
+			COALESCE(pg_catalog.current_setting('request.jwt.claims', true), ''));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION vapi.pre_request() IS
+	'PostgREST db-pre-request: on Citus, make the request''s JWT claims visible on the workers; else nothing';
+GRANT EXECUTE ON FUNCTION vapi.pre_request() TO PUBLIC;
+
+-- What a tenant reader needs, on one node or on Citus: USAGE on schema
+-- vapi (also on the workers, where Citus does not propagate grants on an
+-- extension's schema), SELECT on vapi.calls and the call log views.  Rows
+-- are still those of the reader's org only (row level security).
+CREATE FUNCTION vapi.grant_reader(reader regrole) RETURNS void
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA vapi TO %s', reader);
+	EXECUTE format('GRANT SELECT ON vapi.calls, vapi.call_log_rows, vapi.call_log, vapi.call_log_all TO %s', reader);
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')
+	   AND EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.calls'::regclass) THEN
+		PERFORM run_command_on_workers(format('GRANT USAGE ON SCHEMA vapi TO %s', reader));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION vapi.grant_reader(regrole) IS
+	'Let a role read its org''s calls: USAGE on schema vapi (on every node), SELECT on vapi.calls and the call log views';
+REVOKE ALL ON FUNCTION vapi.grant_reader(regrole) FROM PUBLIC;
+
+-- vapi.check(): on Citus, the index of a distributed or reference source is
+-- looked for in the catalog (its lookup runs on a shard, planned without
+-- check()'s settings).
+CREATE OR REPLACE FUNCTION vapi.check(OUT severity text, OUT item text, OUT detail text)
+	RETURNS SETOF record
+	LANGUAGE plpgsql VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $check$
+DECLARE
+	-- a value no real id has: the index check looks for it in the plan
+	probe constant text := 'vapi.check probe';
+	ingest_owner oid;
+	src record;
+	cls record;
+	col record;
+	s record;
+	value text;
+	rel oid;
+	q text;
+	plan jsonb;
+	problems integer;
+	unreadable text;
+	seq text;
+	idx text;
+	ncred bigint;
+	citus_table boolean;
+BEGIN
+	SELECT p.proowner INTO ingest_owner
+	  FROM pg_catalog.pg_proc p
+	  JOIN pg_catalog.pg_depend d
+	    ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+	   AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+	  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+	 WHERE e.extname = 'vapi_calls' AND p.proname = 'vapi_ingest';
+
+	-- Each source: exists, has the columns, is readable, has its index.
+	FOR src IN
+		SELECT * FROM (VALUES
+			(1, 'vapi.agents_source', ARRAY['vapi_assistant_id', 'org_id'],
+			 ARRAY['text', 'uuid'], '(vapi_assistant_id)'),
+			(2, 'vapi.phone_numbers_source', ARRAY['vapi_phone_number_id', 'org_id'],
+			 ARRAY['text', 'uuid'], '(vapi_phone_number_id)'),
+			(3, 'vapi.contacts_source', ARRAY['id', 'org_id', 'phone', 'name'],
+			 ARRAY['any', 'uuid', 'text', 'text'], '(org_id, vapi.normalize_phone(phone))')
+		) AS v (ord, setting, columns, types, index_keys)
+		ORDER BY ord
+	LOOP
+		-- (a C function: this also loads the module, so the settings exist)
+		q := vapi.source_query(src.setting);
+		SELECT ps.setting, CASE ps.source WHEN 'default' THEN 'default' ELSE 'set in ' || ps.source END AS origin
+		  INTO s FROM pg_catalog.pg_settings ps WHERE ps.name = src.setting;
+		value := s.setting;
+		rel := pg_catalog.to_regclass(value);
+		IF rel IS NULL THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'relation %s does not exist (%s): every lookup fails and deliveries are stored with outcome error',
+				value, s.origin));
+			CONTINUE;
+		END IF;
+		SELECT c.relkind, c.relowner, c.relnamespace, c.relrowsecurity, c.relforcerowsecurity,
+		       r.rolsuper AS owner_is_super
+		  INTO cls
+		  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+		 WHERE c.oid = rel;
+		IF cls.relkind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'%s is not a table or view (%s)', rel::pg_catalog.regclass, s.origin));
+			CONTINUE;
+		END IF;
+		RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('%s, a %s (%s)',
+			rel::pg_catalog.regclass,
+			CASE cls.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+			     WHEN 'f' THEN 'foreign table' ELSE 'table' END,
+			s.origin));
+
+		-- The columns, by name, with a type the lookup can use.
+		problems := 0;
+		FOR col IN
+			SELECT u.name, u.want, a.atttypid IS NOT NULL AS present,
+			       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+			       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL) AS base
+			  FROM ROWS FROM (pg_catalog.unnest(src.columns), pg_catalog.unnest(src.types))
+			       WITH ORDINALITY AS u (name, want, n)
+			  LEFT JOIN pg_catalog.pg_attribute a
+			    ON a.attrelid = rel AND a.attname = u.name AND a.attnum > 0 AND NOT a.attisdropped
+			  LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+			 ORDER BY u.n
+		LOOP
+			IF NOT col.present THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is missing from %s', col.name, rel::pg_catalog.regclass));
+			ELSIF col.want = 'uuid' AND col.base <> 'uuid' THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is of type %s; it must be uuid', col.name, col.type));
+			ELSIF col.want = 'text' AND col.base NOT IN ('text', 'character varying') THEN
+				RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+					'column %s is of type %s; it must be text or varchar', col.name, col.type));
+			ELSE
+				CONTINUE;
+			END IF;
+			problems := problems + 1;
+		END LOOP;
+		IF problems > 0 THEN
+			CONTINUE;
+		END IF;
+		RETURN QUERY VALUES ('ok', src.setting, 'has the columns ' || pg_catalog.array_to_string(src.columns, ', '));
+
+		-- Readable by the role vapi_ingest runs as.
+		SELECT pg_catalog.string_agg(c, ', ') INTO unreadable
+		  FROM pg_catalog.unnest(src.columns) AS c
+		 WHERE NOT pg_catalog.has_column_privilege(ingest_owner, rel, c, 'SELECT');
+		IF NOT pg_catalog.has_schema_privilege(ingest_owner, cls.relnamespace, 'USAGE') THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'role %I, which vapi_ingest runs as, has no USAGE on schema %I',
+				pg_catalog.pg_get_userbyid(ingest_owner), pg_catalog.parse_ident(value)[1]));
+			CONTINUE;
+		ELSIF unreadable IS NOT NULL THEN
+			RETURN QUERY VALUES ('error', src.setting, pg_catalog.format(
+				'role %I, which vapi_ingest runs as, cannot read %s of %s',
+				pg_catalog.pg_get_userbyid(ingest_owner), unreadable, rel::pg_catalog.regclass));
+			CONTINUE;
+		END IF;
+		IF cls.relrowsecurity AND cls.relkind IN ('r', 'p')
+		   AND NOT (cls.relowner = ingest_owner AND NOT cls.relforcerowsecurity)
+		   AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+		                    WHERE r.oid = ingest_owner AND (r.rolsuper OR r.rolbypassrls)) THEN
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'row-level security is enabled on %s: rows that role %I cannot see are never found',
+				rel::pg_catalog.regclass, pg_catalog.pg_get_userbyid(ingest_owner)));
+		END IF;
+		IF cls.relkind = 'v' AND cls.relowner <> ingest_owner AND NOT cls.owner_is_super THEN
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'view %s is owned by role %I: functions it calls run with the privileges of vapi_ingest''s owner, so its owner must be trusted',
+				rel::pg_catalog.regclass, pg_catalog.pg_get_userbyid(cls.relowner)));
+		END IF;
+
+		-- The index: plan the lookup itself with bitmap scans as the only
+		-- cheap way in, so that whatever the table's size the plan either
+		-- uses an index whose condition holds the probe value, or reads the
+		-- whole relation (a disabled sequential scan, or an ordered index
+		-- scan that filters every row).
+		-- On Citus the lookup of a distributed or reference table runs on
+		-- a shard, planned without the settings below: the index is looked
+		-- for in the catalog instead.
+		IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+			EXECUTE 'SELECT pg_catalog.count(*) > 0 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+			   INTO citus_table USING rel;
+			IF citus_table THEN
+				SELECT c.relname INTO idx
+				  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+				 WHERE i.indrelid = rel AND i.indisvalid
+				   AND pg_catalog.strpos(pg_catalog.pg_get_indexdef(i.indexrelid),
+				                         ' USING btree ' || pg_catalog.rtrim(src.index_keys, ')')) > 0
+				 LIMIT 1;
+				IF idx IS NOT NULL THEN
+					RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('the lookup uses index %I', idx));
+				ELSE
+					RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+						'no index serves the lookup: create one on %s %s', rel::pg_catalog.regclass, src.index_keys));
+				END IF;
+				CONTINUE;
+			END IF;
+		END IF;
+
+		BEGIN
+			PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
+			PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
+			PERFORM pg_catalog.set_config('enable_indexonlyscan', 'off', true);
+			IF src.ord = 3 THEN
+				EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO plan
+				  USING '00000000-0000-0000-0000-000000000000'::uuid, probe;
+			ELSE
+				EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO plan USING probe;
+			END IF;
+			PERFORM pg_catalog.set_config('enable_seqscan', 'on', true);
+			PERFORM pg_catalog.set_config('enable_indexscan', 'on', true);
+			PERFORM pg_catalog.set_config('enable_indexonlyscan', 'on', true);
+		EXCEPTION WHEN OTHERS THEN
+			RETURN QUERY VALUES ('error', src.setting, 'the lookup fails: ' || SQLERRM);
+			CONTINUE;
+		END;
+		SELECT n #>> '{Index Name}' INTO idx
+		  FROM pg_catalog.jsonb_path_query(plan, 'strict $.** ? (exists (@."Index Cond"))') AS n
+		 WHERE pg_catalog.strpos(n #>> '{Index Cond}', probe) > 0
+		 LIMIT 1;
+		IF idx IS NOT NULL THEN
+			RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('the lookup uses index %I', idx));
+		ELSE
+			SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n #>> '{Schema}') || '.'
+			                                      || pg_catalog.quote_ident(n #>> '{Relation Name}'), ', ')
+			  INTO seq
+			  FROM pg_catalog.jsonb_path_query(plan, 'strict $.** ? (@."Node Type" == "Seq Scan")') AS n;
+			RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+				'no index serves the lookup%s: create one on %s',
+				CASE WHEN seq IS NOT NULL THEN ' (it reads all of ' || seq || ')' ELSE '' END,
+				CASE WHEN cls.relkind = 'v'
+				     THEN 'the table behind view ' || rel::pg_catalog.regclass::text || ', on what it shows as ' || src.index_keys
+				     ELSE rel::pg_catalog.regclass::text || ' ' || src.index_keys END));
+		END IF;
+	END LOOP;
+
+	-- Credentials (vapi.credentials, when this version has it).
+	IF pg_catalog.to_regclass('vapi.credentials') IS NULL THEN
+		RETURN QUERY VALUES ('warning', 'credentials',
+			'no credential configured: this version has no vapi.credentials; grant vapi_ingest only to trusted roles');
+	ELSE
+		EXECUTE 'SELECT pg_catalog.count(*) FROM vapi.credentials' INTO ncred;
+		IF ncred = 0 THEN
+			RETURN QUERY VALUES ('warning', 'credentials',
+				'no credential configured: webhooks cannot authenticate');
+		ELSE
+			RETURN QUERY VALUES ('ok', 'credentials', pg_catalog.format('%s credential(s) configured', ncred));
+		END IF;
+	END IF;
+
+	-- The event-log policy, then the other settings in force.
+	RETURN QUERY
+		SELECT CASE ps.setting WHEN 'none' THEN 'warning' ELSE 'ok' END, 'vapi.log_events',
+		       CASE ps.setting
+		            WHEN 'all' THEN 'every delivery is kept in vapi.events'
+		            WHEN 'errors' THEN 'only rejected and failed deliveries are kept in vapi.events'
+		            ELSE 'no delivery is kept: one that fails cannot be replayed' END
+		       || CASE ps.source WHEN 'default' THEN ' (default)' ELSE ' (set in ' || ps.source || ')' END
+		  FROM pg_catalog.pg_settings ps WHERE ps.name = 'vapi.log_events';
+	RETURN QUERY
+		SELECT 'ok', ps.name::text,
+		       ps.setting || CASE ps.source WHEN 'default' THEN ' (default)' ELSE ' (set in ' || ps.source || ')' END
+		  FROM pg_catalog.pg_settings ps
+		 WHERE ps.name LIKE 'vapi.%'
+		   AND ps.name NOT IN ('vapi.agents_source', 'vapi.phone_numbers_source',
+		                       'vapi.contacts_source', 'vapi.log_events')
+		 ORDER BY ps.name;
+END
+$check$;

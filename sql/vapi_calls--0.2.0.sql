@@ -358,6 +358,7 @@ DECLARE
 	seq text;
 	idx text;
 	ncred bigint;
+	citus_table boolean;
 BEGIN
 	SELECT p.proowner INTO ingest_owner
 	  FROM pg_catalog.pg_proc p
@@ -473,6 +474,29 @@ BEGIN
 		-- uses an index whose condition holds the probe value, or reads the
 		-- whole relation (a disabled sequential scan, or an ordered index
 		-- scan that filters every row).
+		-- On Citus the lookup of a distributed or reference table runs on
+		-- a shard, planned without the settings below: the index is looked
+		-- for in the catalog instead.
+		IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+			EXECUTE 'SELECT pg_catalog.count(*) > 0 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+			   INTO citus_table USING rel;
+			IF citus_table THEN
+				SELECT c.relname INTO idx
+				  FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+				 WHERE i.indrelid = rel AND i.indisvalid
+				   AND pg_catalog.strpos(pg_catalog.pg_get_indexdef(i.indexrelid),
+				                         ' USING btree ' || pg_catalog.rtrim(src.index_keys, ')')) > 0
+				 LIMIT 1;
+				IF idx IS NOT NULL THEN
+					RETURN QUERY VALUES ('ok', src.setting, pg_catalog.format('the lookup uses index %I', idx));
+				ELSE
+					RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+						'no index serves the lookup: create one on %s %s', rel::pg_catalog.regclass, src.index_keys));
+				END IF;
+				CONTINUE;
+			END IF;
+		END IF;
+
 		BEGIN
 			PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
 			PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
@@ -761,8 +785,11 @@ COMMENT ON FUNCTION vapi.current_org() IS
 	'The org claim (vapi.jwt_org_claim) of request.jwt.claims when it is a uuid, else NULL';
 
 ALTER TABLE vapi.calls ENABLE ROW LEVEL SECURITY;
+-- No subquery in the policy: Citus refuses subqueries in policies on
+-- distributed tables.  vapi.current_org() keeps its last answer for the
+-- same claims, so calling it per row costs a string comparison.
 CREATE POLICY calls_org_read ON vapi.calls FOR SELECT
-	USING (org_id = (SELECT vapi.current_org()));
+	USING (org_id = vapi.current_org());
 
 -- ==== Dashboard surface: the call log (issue 8) ====
 --
@@ -872,3 +899,157 @@ REVOKE ALL ON FUNCTION vapi.merge_value(anyelement, anyelement, bigint[], bigint
 REVOKE ALL ON FUNCTION vapi.merge_versions(bigint[], bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vapi.merge_wins(bigint[], bigint[], "any") FROM PUBLIC;
 REVOKE ALL ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") FROM PUBLIC;
+
+-- ==== Scale-out on Citus (issue 15) ====
+--
+-- vapi.distribute() turns a single-node install into the layout of the
+-- spec's "Scale-out" section, on the coordinator of a Citus cluster:
+-- vapi.calls and vapi.events hash-distributed on vapi_call_id and
+-- co-located (every statement of one delivery goes to the one worker that
+-- holds its call), the directory (agents, phone numbers, contacts) as
+-- reference tables, which every node holds whole, so the lookups are local.
+-- The credentials and the other settings tables stay on the coordinator,
+-- where vapi_webhook reads them.  It drops the uniqueness of vapi.calls.id
+-- (Citus allows no unique constraint without the distribution column; the
+-- id is still a random uuid, and nothing in the extension looks a call up
+-- by it), and copies to the workers what Citus does not propagate for an
+-- extension's schema: the USAGE grants on schema vapi.  Every step is
+-- skipped when already done, so calling it again is harmless.  Returns
+-- what it did, a line per step.
+CREATE FUNCTION vapi.distribute() RETURNS SETOF text
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+	grantee text;
+	n_workers integer;
+	r record;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'vapi.distribute() needs the citus extension in this database'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Run it on the coordinator of a Citus cluster, after CREATE EXTENSION citus.';
+	END IF;
+	IF NOT citus_is_coordinator() THEN
+		RAISE EXCEPTION 'vapi.distribute() must run on the coordinator of the Citus cluster'
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
+	SELECT count(*) INTO n_workers FROM citus_get_active_worker_nodes();
+	IF n_workers = 0 THEN
+		RAISE EXCEPTION 'the Citus cluster has no active worker node'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Add the workers with citus_add_node() first.';
+	END IF;
+	-- Several calls of one transaction touch several workers: Citus commits
+	-- them with two-phase commit, which needs prepared transactions.
+	FOR r IN SELECT nodename, nodeport, result
+			   FROM run_command_on_workers('SHOW max_prepared_transactions')
+			  WHERE NOT success OR result = '0'
+	LOOP
+		RAISE EXCEPTION 'max_prepared_transactions is 0 (or unreadable) on worker %:%', r.nodename, r.nodeport
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Citus commits transactions that write to several workers with two-phase commit: set max_prepared_transactions on every node.';
+	END LOOP;
+
+	FOREACH t IN ARRAY ARRAY['vapi.agents', 'vapi.phone_numbers', 'vapi.contacts'] LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN
+			PERFORM create_reference_table(t);
+			RETURN NEXT t || ': reference table';
+		END IF;
+	END LOOP;
+
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+				WHERE conrelid = 'vapi.calls'::regclass AND conname = 'calls_id_key') THEN
+		ALTER TABLE vapi.calls DROP CONSTRAINT calls_id_key;
+		RETURN NEXT 'vapi.calls: dropped UNIQUE (id)';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.calls'::regclass) THEN
+		PERFORM create_distributed_table('vapi.calls', 'vapi_call_id');
+		RETURN NEXT 'vapi.calls: distributed on vapi_call_id';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.events'::regclass) THEN
+		PERFORM create_distributed_table('vapi.events', 'vapi_call_id', colocate_with => 'vapi.calls');
+		RETURN NEXT 'vapi.events: distributed on vapi_call_id, co-located with vapi.calls';
+	END IF;
+
+	-- Citus pushes a query on a view down to the shards and loses the
+	-- view's ORDER BY; LIMIT ALL makes it sort on the coordinator, so the
+	-- sorted views keep their order (a dashboard that pages says ORDER BY
+	-- ... LIMIT on vapi.call_log_rows, which each worker answers with its
+	-- own first rows).
+	IF pg_catalog.strpos(pg_catalog.pg_get_viewdef('vapi.call_log'::regclass), 'LIMIT ALL') = 0 THEN
+		CREATE OR REPLACE VIEW vapi.call_log WITH (security_invoker = true) AS
+		SELECT * FROM vapi.call_log_rows WHERE NOT is_test_call
+		 ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT ALL;
+		CREATE OR REPLACE VIEW vapi.call_log_all WITH (security_invoker = true) AS
+		SELECT * FROM vapi.call_log_rows
+		 ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT ALL;
+		RETURN NEXT 'vapi.call_log, vapi.call_log_all: sorted on the coordinator';
+	END IF;
+
+	-- Readers query the shards on the workers as themselves.
+	FOR grantee IN
+		SELECT a.grantee::regrole::text
+		  FROM pg_catalog.pg_namespace n, aclexplode(n.nspacl) a
+		 WHERE n.nspname = 'vapi' AND a.privilege_type = 'USAGE' AND a.grantee <> 0
+		   AND a.grantee <> n.nspowner
+	LOOP
+		IF EXISTS (SELECT 1 FROM run_command_on_workers(format(
+						'SELECT has_schema_privilege(%L, ''vapi'', ''USAGE'')', grantee))
+					WHERE result IS DISTINCT FROM 't') THEN
+			PERFORM run_command_on_workers(format('GRANT USAGE ON SCHEMA vapi TO %s', grantee));
+			RETURN NEXT 'schema vapi: USAGE for ' || grantee || ' on the workers';
+		END IF;
+	END LOOP;
+	RETURN;
+END
+$$;
+COMMENT ON FUNCTION vapi.distribute() IS
+	'On a Citus coordinator: distribute vapi.calls and vapi.events on vapi_call_id, the directory as reference tables; idempotent';
+REVOKE ALL ON FUNCTION vapi.distribute() FROM PUBLIC;
+
+-- PostgREST's db-pre-request function for tenant reads on Citus.  The row
+-- level security policy on vapi.calls is evaluated where the rows are: on
+-- Citus, in the workers' sessions, which never see the claims PostgREST
+-- sets with set_config() on the coordinator.  Citus propagates SET LOCAL
+-- (with citus.propagate_set_commands = 'local') to every worker connection
+-- of the transaction, so this sets the claims again that way.  Without
+-- Citus it does nothing.  No SET clause: a function's own settings would
+-- undo the SET LOCAL on return.  It runs with its caller's rights and sets
+-- only the caller's own claims, so anyone may run it.
+CREATE FUNCTION vapi.pre_request() RETURNS void
+	LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+	IF pg_catalog.current_setting('citus.propagate_set_commands', true) IS NOT NULL THEN
+		SET LOCAL citus.propagate_set_commands = 'local';
+		EXECUTE pg_catalog.format('SET LOCAL request.jwt.claims = %L',
+			COALESCE(pg_catalog.current_setting('request.jwt.claims', true), ''));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION vapi.pre_request() IS
+	'PostgREST db-pre-request: on Citus, make the request''s JWT claims visible on the workers; else nothing';
+GRANT EXECUTE ON FUNCTION vapi.pre_request() TO PUBLIC;
+
+-- What a tenant reader needs, on one node or on Citus: USAGE on schema
+-- vapi (also on the workers, where Citus does not propagate grants on an
+-- extension's schema), SELECT on vapi.calls and the call log views.  Rows
+-- are still those of the reader's org only (row level security).
+CREATE FUNCTION vapi.grant_reader(reader regrole) RETURNS void
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA vapi TO %s', reader);
+	EXECUTE format('GRANT SELECT ON vapi.calls, vapi.call_log_rows, vapi.call_log, vapi.call_log_all TO %s', reader);
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')
+	   AND EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.calls'::regclass) THEN
+		PERFORM run_command_on_workers(format('GRANT USAGE ON SCHEMA vapi TO %s', reader));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION vapi.grant_reader(regrole) IS
+	'Let a role read its org''s calls: USAGE on schema vapi (on every node), SELECT on vapi.calls and the call log views';
+REVOKE ALL ON FUNCTION vapi.grant_reader(regrole) FROM PUBLIC;

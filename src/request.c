@@ -206,25 +206,72 @@ parse_uuid(const char *s, pg_uuid_t *uuid)
 		vapi_decode_hex(hex, n, uuid->data, UUID_LEN) == UUID_LEN;
 }
 
+/* vapi.current_org()'s last answer, for the claims and claim name it was for. */
+typedef struct OrgCache
+{
+	char	   *claims;			/* request.jwt.claims as it was */
+	char	   *claim;			/* vapi.jwt_org_claim as it was */
+	bool		found;
+	pg_uuid_t	org;
+} OrgCache;
+
+/* The org claim of request.jwt.claims, if it is a uuid string. */
+static bool
+read_org_claim(pg_uuid_t *org)
+{
+	VapiRequestObject claims;
+	const char *value;
+
+	return vapi_request_object("request.jwt.claims", false, &claims) &&
+		vapi_jwt_org_claim != NULL &&
+		(value = vapi_request_member(&claims, vapi_jwt_org_claim)) != NULL &&
+		parse_uuid(value, org);
+}
+
 /*
  * SQL: vapi.current_org() returns uuid.  The org claim of the request's
  * JWT, or NULL when there are no claims, no such claim, or it is not a
  * uuid string.  Never raises: under row level security a NULL org simply
- * matches no row.
+ * matches no row.  The row level security policy calls it once per row
+ * (Citus allows no subquery there that would call it once), so each call
+ * site keeps its last answer and parses the claims again only when they or
+ * the claim name changed.
  */
 Datum
 vapi_current_org(PG_FUNCTION_ARGS)
 {
-	VapiRequestObject claims;
-	const char *org;
-	pg_uuid_t  *uuid;
+	OrgCache   *cache = (OrgCache *) fcinfo->flinfo->fn_extra;
+	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+	const char *claim = vapi_jwt_org_claim;
+	pg_uuid_t  *result;
 
-	if (!vapi_request_object("request.jwt.claims", false, &claims) ||
-		vapi_jwt_org_claim == NULL ||
-		(org = vapi_request_member(&claims, vapi_jwt_org_claim)) == NULL)
+	if (claims == NULL)
+		claims = "";
+	if (claim == NULL)
+		claim = "";
+	if (cache == NULL || strcmp(cache->claims, claims) != 0 || strcmp(cache->claim, claim) != 0)
+	{
+		pg_uuid_t	org;
+		bool		found = read_org_claim(&org);
+		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (cache == NULL)
+			cache = fcinfo->flinfo->fn_extra = palloc0(sizeof(OrgCache));
+		else
+		{
+			pfree(cache->claims);
+			pfree(cache->claim);
+		}
+		cache->claims = pstrdup(claims);
+		cache->claim = pstrdup(claim);
+		cache->found = found;
+		if (found)
+			cache->org = org;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	if (!cache->found)
 		PG_RETURN_NULL();
-	uuid = palloc(sizeof(pg_uuid_t));
-	if (!parse_uuid(org, uuid))
-		PG_RETURN_NULL();
-	PG_RETURN_UUID_P(uuid);
+	result = palloc(sizeof(pg_uuid_t));
+	*result = cache->org;
+	PG_RETURN_UUID_P(result);
 }
