@@ -7,7 +7,8 @@
 #   scripts/test.sh TEST...    only these pg_regress tests
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron"
+# cmark-gfm and python3: test/markdown.sh renders the README as GitHub does.
+ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron" cmark-gfm python3
 build
 temp_install
 # scripts/valgrind.sh runs the suite with the server under valgrind.
