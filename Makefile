@@ -44,7 +44,8 @@ REGRESS = \
 	tenants \
 	call_log \
 	notify \
-	merge_rule
+	merge_rule \
+	examples
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \
@@ -54,6 +55,8 @@ ISOLATION = \
 	expire_concurrent \
 	notify_commit
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
+# sql/examples.sql reads the real Vapi bodies kept in test/data/vapi-examples.
+export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)
 ISOLATION_OPTS = --load-extension=vapi_calls
 
 PG_CPPFLAGS = -Isrc

@@ -15,10 +15,8 @@ temp_install
 [ -z "${VAPI_VALGRIND_LOGS:-}" ] || valgrind_server "$VAPI_VALGRIND_LOGS"
 start_cluster "fsync = off" "max_connections = 50"
 
-# The real Vapi bodies live beside the repository, in shared/; when that
-# folder is there, the examples test reads them in place.
-EXAMPLES=$(cd "$REPO/.." && pwd)/shared/vapi/examples
-export VAPI_EXAMPLES_DIR=$EXAMPLES
+# The real Vapi bodies the examples test reads (the server reads them).
+export VAPI_EXAMPLES_DIR=$REPO/test/data/vapi-examples
 
 passed=0
 failed=0
@@ -67,11 +65,6 @@ run_script_test() {
 cd "$REPO"
 regress_tests=$(make -s PG_CONFIG="$PG_CONFIG" print-regress)
 isolation_tests=$(make -s PG_CONFIG="$PG_CONFIG" print-isolation)
-if [ -d "$EXAMPLES" ]; then
-	regress_tests="$regress_tests examples"
-else
-	log "no shared/vapi/examples beside the repository: the examples test is skipped"
-fi
 [ $# -gt 0 ] && { regress_tests="$*"; isolation_tests=""; }
 
 PGXS_DIR=$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")
