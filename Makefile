@@ -1,7 +1,10 @@
 # vapi_calls: PGXS build.  The version lives in vapi_calls.control only.
 
+# The source directory, also when building elsewhere (make -f dir/Makefile).
+srcroot := $(dir $(lastword $(MAKEFILE_LIST)))
+
 EXTENSION = vapi_calls
-EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcroot)$(EXTENSION).control)
 
 MODULE_big = vapi_calls
 OBJS = \
@@ -21,7 +24,7 @@ OBJS = \
 	src/auth.o \
 	src/request.o
 
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+DATA = $(patsubst $(srcroot)%,%,$(wildcard $(srcroot)sql/$(EXTENSION)--*.sql))
 
 REGRESS = \
 	setup \
@@ -59,7 +62,7 @@ REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)
 ISOLATION_OPTS = --load-extension=vapi_calls
 
-PG_CPPFLAGS = -Isrc
+PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 # Warnings are errors in the test suite (scripts/lib.sh builds with
@@ -72,6 +75,15 @@ endif
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# A build in another directory (make -f path/Makefile VPATH=path, as
+# pg_buildext does for debian/) needs its own src/ for the objects.
+ifdef VPATH
+$(OBJS) $(OBJS:.o=.bc): | vpath-objdirs
+vpath-objdirs:
+	@mkdir -p src
+.PHONY: vpath-objdirs
+endif
 
 # For scripts/test.sh, which runs pg_regress against its own cluster.
 print-regress:

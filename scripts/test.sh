@@ -7,8 +7,11 @@
 #   scripts/test.sh TEST...    only these pg_regress tests
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# cmark-gfm and python3: test/markdown.sh renders the README as GitHub does.
-ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron" cmark-gfm python3
+# cmark-gfm and python3: test/markdown.sh renders the README as GitHub does;
+# dpkg-dev to libcurl4-openssl-dev: test/debian.sh builds the Debian package
+# (its Build-Depends).
+ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron" cmark-gfm python3 \
+	dpkg-dev debhelper postgresql-server-dev-all libcurl4-openssl-dev
 build
 temp_install
 # scripts/valgrind.sh runs the suite with the server under valgrind.
