@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The README and bench/README.md as GitHub shows them: rendered with
-# cmark-gfm (GitHub's renderer, installed by scripts/test.sh), every table
-# renders as a table with as many cells per row as its header, every
-# "#anchor" link reaches a heading, every relative link a file, and no two
-# headings share an anchor (test/markdown_check.py).  First the checker is
-# shown each kind of breakage, so that it cannot pass by seeing nothing.
+# The README, bench/README.md and test/data/vapi-examples/README.md as
+# GitHub shows them: rendered with cmark-gfm (GitHub's renderer, installed
+# by scripts/test.sh), every table renders as a table with as many cells
+# per row as its header, every "#anchor" link reaches a heading, every
+# relative link a file, and no two headings share an anchor
+# (test/markdown_check.py).  First the checker is shown each kind of
+# breakage, so that it cannot pass by seeing nothing.
 set -euo pipefail
 
 : "${REPO:?}" "${WORK:?}"
@@ -39,7 +40,7 @@ expect_refused duplicate 'duplicates the anchor #usage'
 
 # The real documents: no problem, and the tables are there.
 cd "$REPO"
-"${check[@]}" README.md bench/README.md | tee "$dir/real.out" || fail "see the problems above"
+"${check[@]}" README.md bench/README.md test/data/vapi-examples/README.md | tee "$dir/real.out" || fail "see the problems above"
 tables=$(sed -n 's/^README.md: .* \([0-9]*\) tables.*/\1/p' "$dir/real.out")
 [ "${tables:-0}" -ge 10 ] || fail "README.md renders only ${tables:-0} tables"
 echo "markdown ok"
