@@ -1,7 +1,10 @@
 # vapi_calls: PGXS build.  The version lives in vapi_calls.control only.
 
+# The source directory, also when building elsewhere (make -f dir/Makefile).
+srcroot := $(dir $(lastword $(MAKEFILE_LIST)))
+
 EXTENSION = vapi_calls
-EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcroot)$(EXTENSION).control)
 
 MODULE_big = vapi_calls
 OBJS = \
@@ -21,7 +24,7 @@ OBJS = \
 	src/auth.o \
 	src/request.o
 
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+DATA = $(patsubst $(srcroot)%,%,$(wildcard $(srcroot)sql/$(EXTENSION)--*.sql))
 
 REGRESS = \
 	setup \
@@ -44,7 +47,8 @@ REGRESS = \
 	tenants \
 	call_log \
 	notify \
-	merge_rule
+	merge_rule \
+	examples
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \
@@ -54,15 +58,32 @@ ISOLATION = \
 	expire_concurrent \
 	notify_commit
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
+# sql/examples.sql reads the real Vapi bodies kept in test/data/vapi-examples.
+export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)
 ISOLATION_OPTS = --load-extension=vapi_calls
 
-PG_CPPFLAGS = -Isrc
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
+# Warnings are errors in the test suite (scripts/lib.sh builds with
+# WERROR=1), not in a plain make: a newer compiler's new warning must not
+# refuse a user's or a packager's build.
+ifeq ($(WERROR),1)
+PG_CFLAGS += -Werror
+endif
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# A build in another directory (make -f path/Makefile VPATH=path, as
+# pg_buildext does for debian/) needs its own src/ for the objects.
+ifdef VPATH
+$(OBJS) $(OBJS:.o=.bc): | vpath-objdirs
+vpath-objdirs:
+	@mkdir -p src
+.PHONY: vpath-objdirs
+endif
 
 # For scripts/test.sh, which runs pg_regress against its own cluster.
 print-regress:

@@ -31,10 +31,10 @@ ensure_build_deps() {
 	# Debian's server package creates and starts a default cluster; we never use it.
 }
 
-# Build with warnings as errors (the Makefile adds -Werror).
+# Build with warnings as errors (WERROR=1: the Makefile adds -Werror).
 build() {
 	log "building"
-	make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" WERROR=1 >/dev/null
 }
 
 # The user clusters run as: root may not run initdb or postgres.

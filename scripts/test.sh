@@ -7,17 +7,19 @@
 #   scripts/test.sh TEST...    only these pg_regress tests
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron"
+# cmark-gfm and python3: test/markdown.sh renders the README as GitHub does;
+# dpkg-dev to libcurl4-openssl-dev: test/debian.sh builds the Debian package
+# (its Build-Depends).
+ensure_build_deps postgresql-contrib "postgresql-$PG_MAJOR-cron" cmark-gfm python3 \
+	dpkg-dev debhelper postgresql-server-dev-all libcurl4-openssl-dev
 build
 temp_install
 # scripts/valgrind.sh runs the suite with the server under valgrind.
 [ -z "${VAPI_VALGRIND_LOGS:-}" ] || valgrind_server "$VAPI_VALGRIND_LOGS"
 start_cluster "fsync = off" "max_connections = 50"
 
-# The real Vapi bodies live beside the repository, in shared/; when that
-# folder is there, the examples test reads them in place.
-EXAMPLES=$(cd "$REPO/.." && pwd)/shared/vapi/examples
-export VAPI_EXAMPLES_DIR=$EXAMPLES
+# The real Vapi bodies the examples test reads (the server reads them).
+export VAPI_EXAMPLES_DIR=$REPO/test/data/vapi-examples
 
 passed=0
 failed=0
@@ -66,11 +68,6 @@ run_script_test() {
 cd "$REPO"
 regress_tests=$(make -s PG_CONFIG="$PG_CONFIG" print-regress)
 isolation_tests=$(make -s PG_CONFIG="$PG_CONFIG" print-isolation)
-if [ -d "$EXAMPLES" ]; then
-	regress_tests="$regress_tests examples"
-else
-	log "no shared/vapi/examples beside the repository: the examples test is skipped"
-fi
 [ $# -gt 0 ] && { regress_tests="$*"; isolation_tests=""; }
 
 PGXS_DIR=$(dirname "$(dirname "$("$PG_CONFIG" --pgxs)")")

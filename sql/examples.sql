@@ -1,5 +1,6 @@
--- The six real Vapi bodies in shared/vapi/examples, read in place (the test
--- runner includes this test only when that folder exists).
+-- The six real Vapi bodies in test/data/vapi-examples (their provenance is
+-- in that folder's README.md), read from the directory VAPI_EXAMPLES_DIR
+-- names: scripts/test.sh and the Makefile's installcheck set it.
 TRUNCATE vapi.calls, vapi.events, vapi.agents, vapi.phone_numbers, vapi.contacts RESTART IDENTITY;
 SET timezone = 'UTC';
 -- The directory they resolve against: example 01's assistant, the inbound

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What a packager and a new user rely on: META.json valid and at the
-# control file's version, a CHANGELOG with an Unreleased section, an
-# .editorconfig, `make dist` producing vapi_calls-<version>.tar.gz with the
-# files an install needs, and a README whose reference names every routine,
-# table, view and setting of the extension and every field of the result.
+# control file's version, -Werror only in the suite's build (WERROR=1), a
+# CHANGELOG with an Unreleased section, an .editorconfig, `make dist`
+# producing vapi_calls-<version>.tar.gz with the files an install needs,
+# and a README whose reference names every routine, table, view and
+# setting of the extension and every field of the result.
 set -euo pipefail
 
 : "${REPO:?}" "${BIN:?}" "${WORK:?}"
@@ -28,6 +29,13 @@ read -r name meta_version provides_version file spec has_required <<<"$meta"
 [ "$provides_version" = "$version" ] || fail "META.json provides version $provides_version, control file $version"
 [ -f "$REPO/$file" ] || fail "META.json provides file $file, which does not exist"
 [ "$spec" = 1.0.0 ] && [ "$has_required" = t ] || fail "META.json lacks meta-spec 1.0.0 or a required key"
+
+# Warnings are errors with WERROR=1 (the suite), not in a plain make.
+compile() { make -s -n -B -C "$REPO" PG_CONFIG="$BIN/pg_config" "$@" src/guc.o; }
+compile | grep -q -- ' -Wall ' || fail "a plain make does not compile with -Wall"
+! compile | grep -q -- ' -Werror ' || fail "a plain make compiles with -Werror"
+compile WERROR=1 | grep -q -- ' -Werror ' || fail "make WERROR=1 does not compile with -Werror"
+echo "make: -Werror only with WERROR=1"
 
 grep -q '^## Unreleased' "$REPO/CHANGELOG.md" || fail "CHANGELOG.md has no '## Unreleased' section"
 [ -f "$REPO/.editorconfig" ] || fail "no .editorconfig"

@@ -7,7 +7,10 @@
 # survived and ingestion still works.
 #
 # Every vapi_calls--A--B.sql is walked and compared automatically: today
-# 0.1.0 (the released script) to 0.2.0.
+# 0.1.0 (the released script) to 0.2.0.  A change made to the full script
+# of 0.2.0 and not to the update script (or the other way round) fails the
+# comparison; to be sure the comparison can fail, it is also shown a column
+# and a routine body that only one side has.
 set -euo pipefail
 
 : "${REPO:?}" "${BIN:?}" "${WORK:?}"
@@ -102,6 +105,22 @@ if ! diff -u "$WORK/upgrade/fresh.txt" "$WORK/upgrade/upgraded.txt"; then
 	fail "the upgraded catalog (+) differs from a fresh install of $default_version (-)"
 fi
 echo "catalogs match: $(wc -l <"$WORK/upgrade/fresh.txt") facts"
+
+# The comparison sees a change that only one side has: a column, and a
+# routine's body (what an update script that missed part of a change would
+# leave behind).  Made in the fresh database, which is dropped below.
+psql_db $db_fresh <<'SQL'
+ALTER TABLE vapi.agents ADD COLUMN probe_only_in_one text;
+CREATE OR REPLACE FUNCTION vapi._check_header_name(name text, what text) RETURNS text
+	LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS 'SELECT name';
+SQL
+psql_db $db_fresh -f "$REPO/test/catalog_snapshot.sql" >"$WORK/upgrade/probe.txt"
+diff "$WORK/upgrade/upgraded.txt" "$WORK/upgrade/probe.txt" >"$WORK/upgrade/probe.diff" || true
+for probe in 'column vapi.agents.probe_only_in_one ' 'routine vapi._check_header_name(text,text) arguments'; do
+	grep -qF "> $probe" "$WORK/upgrade/probe.diff" ||
+		fail "the catalog comparison does not see a change to: $probe"
+done
+echo "the comparison sees a column or a routine body that one side lacks"
 
 # The data came through, and the upgraded database still ingests.
 [ "$(snapshot_data $db_upgraded)" = "$data_before" ] || fail "data changed during the upgrade"
