@@ -44,7 +44,8 @@ REGRESS = \
 	tenants \
 	call_log \
 	notify \
-	merge_rule
+	merge_rule \
+	storage
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \
