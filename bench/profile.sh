@@ -80,17 +80,21 @@ replay_sql() {
 	EOF
 }
 
-reset_tables() { psql_q -c "TRUNCATE vapi.calls, vapi.events RESTART IDENTITY" -c "CHECKPOINT"; }
+# Start the replay of mix $1 on empty tables, in the background: sets client
+# (psql's pid) and pid (the backend's).
+start_replay() {
+	psql_q -c "TRUNCATE vapi.calls, vapi.events RESTART IDENTITY" -c "CHECKPOINT"
+	rm -f "$WORK/pid"
+	replay_sql "$1" | psql_q -At >/dev/null &
+	client=$!
+	until [ -s "$WORK/pid" ]; do sleep 0.05; done
+	pid=$(grep -o '[0-9]\+' "$WORK/pid")
+}
 
 for mix in $MIXES; do
 	n=$(psql_q -At -c "SELECT count(*) FROM bench.events WHERE mix = '$mix'")
 	log "$mix mix: $n events, unprofiled"
-	reset_tables
-	rm -f "$WORK/pid"
-	replay_sql "$mix" | psql_q -At >/dev/null &
-	client=$!
-	until [ -s "$WORK/pid" ]; do sleep 0.05; done
-	pid=$(grep -o '[0-9]\+' "$WORK/pid")
+	start_replay "$mix"
 	# The backend's own CPU time, read just before it exits: poll it.
 	cpu=0
 	while kill -0 "$pid" 2>/dev/null; do
@@ -102,12 +106,7 @@ for mix in $MIXES; do
 	cpu_us=$((cpu * 1000000 / $(getconf CLK_TCK)))
 
 	log "$mix mix: under perf record"
-	reset_tables
-	rm -f "$WORK/pid"
-	replay_sql "$mix" | psql_q -At >/dev/null &
-	client=$!
-	until [ -s "$WORK/pid" ]; do sleep 0.05; done
-	pid=$(grep -o '[0-9]\+' "$WORK/pid")
+	start_replay "$mix"
 	perf record -q -F "$FREQ" --call-graph dwarf,16384 -p "$pid" -o "$WORK/perf.$mix.data" >/dev/null 2>&1
 	wait "$client"
 	perf report -i "$WORK/perf.$mix.data" --children --stdio --sort symbol -g none --no-inline 2>/dev/null |
