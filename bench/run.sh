@@ -28,8 +28,8 @@
 #
 # Prints every figure and ratio; exits non-zero when a target is missed.
 #
-#   bench/run.sh            the spec's sizes (about 20 minutes on 2 cores)
-#   bench/run.sh --quick    small sizes, for development (about 4 minutes)
+#   bench/run.sh            the spec's sizes (20 minutes or more on 2 cores)
+#   bench/run.sh --quick    small sizes, for development (about 3 minutes)
 #
 # Environment overrides: ORGS ASSISTANTS CONTACTS EVENTS SMALL_EVENTS
 # MEMORY_EVENTS PGBENCH_SECONDS ROUNDS (each contender runs ROUNDS times,
@@ -88,7 +88,8 @@ now_us() { echo $(($(date +%s%N) / 1000)); }
 
 # CPU time used so far by the cluster's processes (backends, WAL writer,
 # checkpointer, ...), including those that have exited, in microseconds.
-# Other work on the machine does not inflate it, as it does wall time.
+# Other work on the machine inflates it far less than it does wall time
+# (only through contention for caches and memory).
 #
 # The kernel adds a child's CPU time to its parent's cutime and cstime when
 # the parent reaps it, so the postmaster's own and its children's times
@@ -281,7 +282,7 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 		done
 		echo
 		echo "1. per-event cost, $mix mix: $n events in one transaction (best of $ROUNDS;"
-		echo "   CPU = all the cluster's processes, which other load on the machine does not inflate)"
+		echo "   CPU = all the cluster's processes, which other load on the machine inflates far less than wall time)"
 		printf '   %-20s %9s %9s %14s %14s\n' "" "wall s" "CPU s" "wall us/event" "CPU us/event"
 		for contender in ingest floor perevent simple port; do
 			printf '   %-20s %9s %9s %14s %14s\n' "$(contender_name $contender)" \
