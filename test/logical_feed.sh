@@ -10,7 +10,7 @@ set -euo pipefail
 source "$REPO/scripts/lib.sh"
 fail() { echo "logical_feed: $*" >&2; exit 1; }
 
-ensure_packages "postgresql-$PG_MAJOR-wal2json"
+ensure_packages "postgresql-$PG_MAJOR-wal2json" jq
 
 # The README section: its ini lines and its sql blocks (the publication,
 # then the statement for after a restore).
