@@ -48,6 +48,7 @@ REGRESS = \
 	call_log \
 	notify \
 	merge_rule \
+	storage \
 	examples
 ISOLATION = \
 	first_insert_race \

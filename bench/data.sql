@@ -1,19 +1,23 @@
 -- bench/data.sql: the benchmark's data set, generated in the database.
 --
--- psql variables: orgs, assistants, contacts, events (sizes; see run.sh).
+-- psql variables: orgs, assistants, contacts, events, small_events (sizes;
+-- see run.sh).
 --
 --   :orgs orgs, each with :assistants/:orgs assistants in vapi.agents, two
 --   phone numbers in vapi.phone_numbers and :contacts/:orgs contacts in
 --   vapi.contacts (stored formatted, "+1 (415) 555-0123", so matching goes
 --   through vapi.normalize_phone).
 --
---   Calls spread over a day, overlapping; each call delivers status-update
---   ringing, status-update in-progress, 3 to 6 conversation-updates,
---   status-update ended and an end-of-call-report with a 5 to 20 KB
---   transcript.  Deliveries are ordered by their time plus up to 2 s of
+--   Calls spread over a day, overlapping.  In the large mix each call
+--   delivers status-update ringing, status-update in-progress, 3 to 6
+--   conversation-updates, status-update ended and an end-of-call-report
+--   with a 5 to 20 KB transcript; in the small mix, status-heavy, the same
+--   with one conversation-update and a 2 to 3 KB transcript (a report of
+--   about 5 KB).  Deliveries are ordered by their time plus up to 2 s of
 --   network jitter, so neighbours are sometimes swapped (an
 --   end-of-call-report before the ended status, say).  bench.events keeps
---   the first :events of them, in delivery order.
+--   the first :events of them, in delivery order (mix 'large'), and the
+--   first :small_events of the small mix's calls (mix 'small', below).
 --
 --   70% inbound phone calls, 25% outbound, 5% web calls; 80% in the 2026
 --   shape (epoch-ms timestamps, artifact.*, analysis.summary, assistant
@@ -102,8 +106,13 @@ SELECT row_number() OVER (), l FROM unnest(ARRAY[
 ]) l;
 
 -- One row per call.  n_conv conversation-updates; target transcript size.
+-- Two mixes: "large" (:events deliveries, 7 to 10 per call, 5 to 20 KB
+-- transcripts) and "small" (:small_events deliveries, 5 per call: three
+-- status-updates, one conversation-update and a report of about 5 KB).
+-- Small calls are numbered from 10,000,001 on.
 CREATE TABLE bench.calls AS
 SELECT c AS call_no,
+       mix,
        md5('call' || c)::uuid::text AS call_id,
        o AS org_no,
        md5('org' || o)::uuid AS org_id,
@@ -120,19 +129,21 @@ SELECT c AS call_no,
             ELSE '+1212' || (1000000 + c) END AS customer_number,
        CASE WHEN r7 < 0.3 THEN 'Caller ' || c END AS customer_name,
        r8 < 0.2 AS shape_2024,
-       timestamptz '2026-01-01 08:00:00+00' + c * (interval '86400 s' / greatest(:events / 8, 1))
+       timestamptz '2026-01-01 08:00:00+00' + i * (interval '86400 s' / greatest(events / per_call, 1))
            + r9 * interval '5 s' AS rings_at,
        30 + floor(r10 * 570)::int AS seconds,
-       3 + floor(r11 * 4)::int AS n_conv,
-       5000 + floor(r12 * 15000)::int AS transcript_bytes,
+       CASE mix WHEN 'large' THEN 3 + floor(r11 * 4)::int ELSE 1 END AS n_conv,
+       CASE mix WHEN 'large' THEN 5000 + floor(r12 * 15000)::int ELSE 2000 + floor(r12 * 1000)::int END
+           AS transcript_bytes,
        (ARRAY['customer-ended-call', 'assistant-ended-call', 'silence-timed-out',
               'customer-ended-call', 'customer-did-not-answer', 'exceeded-max-duration',
               'customer-ended-call', 'pipeline-error-openai-llm-failed'])[1 + floor(r13 * 8)::int] AS ended_reason
-FROM (SELECT c, 1 + floor(random() * :orgs)::int AS o,
+FROM (SELECT m.mix, m.events, m.per_call, i, m.first + i AS c, 1 + floor(random() * :orgs)::int AS o,
              random() r1, random() r2, random() r3, random() r4, random() r5, random() r6,
              random() r7, random() r8, random() r9, random() r10, random() r11, random() r12,
              random() r13
-      FROM generate_series(1, (:events / 8) + 100) c) s;
+      FROM (VALUES ('large', :events, 8, 0), ('small', :small_events, 5, 10000000)) m(mix, events, per_call, first)
+      CROSS JOIN LATERAL generate_series(1, m.events / m.per_call + 100) i) s;
 ALTER TABLE bench.calls ADD PRIMARY KEY (call_no);
 
 -- Transcripts: lines drawn at random until the target size.
@@ -197,7 +208,8 @@ CROSS JOIN LATERAL (
   UNION ALL SELECT 90, c.rings_at + (4 + c.seconds) * interval '1 s'
   UNION ALL SELECT 91, c.rings_at + (6 + c.seconds) * interval '1 s') e;
 
-CREATE TABLE bench.events (seq int PRIMARY KEY, call_no int NOT NULL, kind int NOT NULL, payload jsonb NOT NULL);
+CREATE TABLE bench.events (mix text, seq int, call_no int NOT NULL, kind int NOT NULL, payload jsonb NOT NULL,
+	PRIMARY KEY (mix, seq));
 ALTER TABLE bench.events ALTER payload SET STORAGE EXTERNAL;
 
 -- ms since 1970 of a timestamptz, and its ISO form.
@@ -207,7 +219,9 @@ CREATE FUNCTION bench.iso(timestamptz) RETURNS text IMMUTABLE LANGUAGE sql
   AS $$ SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
 
 INSERT INTO bench.events
-SELECT row_number() OVER (ORDER BY e.delivered, e.call_no, e.kind), e.call_no, e.kind,
+SELECT mix, seq, call_no, kind, payload FROM (
+SELECT c.mix, row_number() OVER (PARTITION BY c.mix ORDER BY e.delivered, e.call_no, e.kind) AS seq,
+  CASE c.mix WHEN 'large' THEN :events ELSE :small_events END AS events, e.call_no, e.kind,
   jsonb_build_object('message', jsonb_strip_nulls(
     jsonb_build_object(
       'type', CASE WHEN e.kind IN (1, 2, 90) THEN 'status-update'
@@ -260,13 +274,12 @@ SELECT row_number() OVER (ORDER BY e.delivered, e.call_no, e.kind), e.call_no, e
          'stereoRecordingUrl', 'https://auth.vapi.ai/' || c.call_id || '-stereo.wav',
          'analysis', jsonb_build_object('summary', 'The caller rescheduled an appointment to Friday.',
                                         'successEvaluation', 'true'))
-       ELSE '{}' END))
+       ELSE '{}' END)) AS payload
 FROM bench.all_events e
 JOIN bench.calls c USING (call_no)
 JOIN bench.call_objects o USING (call_no)
-JOIN bench.transcripts t USING (call_no)
-ORDER BY e.delivered, e.call_no, e.kind
-LIMIT :events;
+JOIN bench.transcripts t USING (call_no)) d
+WHERE seq <= events;
 
 DROP TABLE bench.all_events;
 VACUUM ANALYZE vapi.agents, vapi.phone_numbers, vapi.contacts;

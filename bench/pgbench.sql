@@ -24,7 +24,7 @@ FROM bench.events e
 JOIN bench.calls c USING (call_no)
 WHERE c.call_no = (
 	SELECT c2.call_no FROM bench.calls c2
-	WHERE c2.call_type = 'inboundPhoneCall' AND NOT c2.shape_2024 AND c2.n_conv = 4
+	WHERE c2.mix = 'large' AND c2.call_type = 'inboundPhoneCall' AND NOT c2.shape_2024 AND c2.n_conv = 4
 	  AND c2.assistant_id LIKE 'a5515a00-%' AND c2.customer_name IS NULL
 	  AND (SELECT count(*) FROM bench.events e2 WHERE e2.call_no = c2.call_no) = 8
 	ORDER BY c2.call_no LIMIT 1);

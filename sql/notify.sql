@@ -1,11 +1,13 @@
--- Change notifications: NOTIFY vapi_calls when an event inserts or visibly
--- changes a call row, sent when the transaction commits, never for a
--- duplicate, a stale event or a rolled-back one.
+-- Change notifications: with vapi.notify on (it is off by default), NOTIFY
+-- vapi_calls when an event inserts or visibly changes a call row, sent when
+-- the transaction commits, never for a duplicate, a stale event or a
+-- rolled-back one.  The payload is {"call_id": <vapi.calls.id>} and nothing
+-- else, so that a listener learns nothing row level security hides from it.
 --
 -- The listener is a second connection (dblink), as a dashboard backend would
 -- be.  Reading the notifications through it turns each payload into data, so
--- the random call_id is compared with the row's id rather than printed (psql
--- would print it, and the sender's PID, for its own notifications).
+-- the random call_id is resolved to the row it names rather than printed
+-- (psql would print it, and the sender's PID, for its own notifications).
 TRUNCATE vapi.calls, vapi.events, vapi.agents, vapi.phone_numbers, vapi.contacts RESTART IDENTITY;
 CREATE EXTENSION dblink;
 INSERT INTO vapi.agents VALUES ('asst-n', 'bbbbbbbb-0000-0000-0000-000000000001', 'Notify org');
@@ -23,14 +25,19 @@ BEGIN
   RETURN QUERY SELECT ordinality, notify_name, extra FROM dblink_get_notify('listener') WITH ORDINALITY;
 END
 $$;
--- The same, with the call_id checked against the row it names.
-CREATE FUNCTION pg_temp.heard() RETURNS TABLE (channel text, payload text, call_id_is_row boolean)
+CREATE FUNCTION pg_temp.reader_received() RETURNS TABLE (n bigint, payload text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM dblink('reader', 'SELECT 1') AS t(one int);
+  RETURN QUERY SELECT ordinality, extra FROM dblink_get_notify('reader') WITH ORDINALITY;
+END
+$$;
+-- The same, each payload's keys and the row its call_id names.
+CREATE FUNCTION pg_temp.heard() RETURNS TABLE (channel text, payload_keys text[], vapi_call_id text, status text)
 LANGUAGE sql AS $$
-  SELECT r.channel,
-         regexp_replace(r.payload, '"call_id": "[0-9a-f-]{36}"', '"call_id": "<call_id>"'),
-         (r.payload::jsonb->>'call_id')::uuid = c.id
+  SELECT r.channel, ARRAY(SELECT jsonb_object_keys(r.payload::jsonb)), c.vapi_call_id, c.status
     FROM pg_temp.received() r
-    LEFT JOIN vapi.calls c ON c.vapi_call_id = r.payload::jsonb->>'vapi_call_id'
+    LEFT JOIN vapi.calls c ON c.id = (r.payload::jsonb->>'call_id')::uuid
    ORDER BY r.n;
 $$;
 CREATE FUNCTION pg_temp.ev(id text, type text, status text, ts bigint, extra jsonb DEFAULT '{}') RETURNS jsonb
@@ -39,6 +46,13 @@ LANGUAGE sql AS $$
     'type', type, 'status', status, 'timestamp', ts,
     'call', jsonb_build_object('id', id, 'type', 'inboundPhoneCall', 'assistantId', 'asst-n')) || extra)
 $$;
+
+-- Off by default: nothing is sent.
+SELECT vapi_ingest(pg_temp.ev('n0', 'status-update', 'ringing', 1767225600000))->>'action';
+SELECT * FROM pg_temp.heard();
+SHOW vapi.notify;
+SELECT boot_val, reset_val, context FROM pg_settings WHERE name = 'vapi.notify';
+SET vapi.notify = on;
 
 -- A new call: inserted.
 SELECT vapi_ingest(pg_temp.ev('n1', 'status-update', 'ringing', 1767225600000))->>'action';
@@ -75,7 +89,7 @@ SELECT vapi_ingest(pg_temp.ev('n-error', 'status-update', 'ringing', 17672256000
 ALTER TABLE vapi.calls DROP CONSTRAINT regress_refuse;
 SELECT * FROM pg_temp.heard();
 
--- A call whose org is not resolved yet: org_id is null in the payload.
+-- A call whose org is not resolved yet notifies too.
 SELECT vapi_ingest(jsonb_set(pg_temp.ev('n2', 'status-update', 'queued', 1767225600000),
   '{message,call,assistantId}', '"asst-unknown"'))->>'action';
 SELECT * FROM pg_temp.heard();
@@ -103,11 +117,12 @@ COMMIT;
 SELECT * FROM pg_temp.heard();
 
 -- Identical payloads in one transaction are delivered once (PostgreSQL
--- collapses them): two visible changes that leave the status as it was.
+-- collapses them): two visible changes of one call arrive as one
+-- notification.
 BEGIN;
 SELECT vapi_ingest(pg_temp.ev('n5', 'conversation-update', NULL, 1767225601000,
   '{"customer": {"number": "+15550102001"}}'))->>'action';
-SELECT vapi_ingest(pg_temp.ev('n5', 'conversation-update', NULL, 1767225602000,
+SELECT vapi_ingest(pg_temp.ev('n5', 'status-update', 'in-progress', 1767225602000,
   '{"customer": {"number": "+15550102001", "name": "Bo"}}'))->>'action';
 COMMIT;
 SELECT * FROM pg_temp.heard();
@@ -119,34 +134,65 @@ SELECT p->'message'->'call'->>'id' AS call, vapi_ingest(p)->>'action' AS action
                (pg_temp.ev('n7', 'end-of-call-report', NULL, 1767225600000, '{"endedReason": "pipeline-error-openai-llm-failed"}'))) v(p);
 SELECT * FROM pg_temp.heard();
 
--- The payload is JSON: a call id with quotes, backslashes and non-ASCII
--- characters comes back intact; the longest call id the reader keeps (255
--- bytes) gives a payload far below NOTIFY's 8000-byte limit.
+-- The payload is the row's id only, whatever the call id: one with quotes,
+-- backslashes and non-ASCII characters, and the longest the reader keeps
+-- (255 bytes), give the same 51-byte payload.
 SELECT vapi_ingest(pg_temp.ev(E'n8 "q" \\ é', 'status-update', 'ringing', 1767225600000))->>'action';
 SELECT vapi_ingest(pg_temp.ev(repeat('n', 255), 'status-update', 'ringing', 1767225600000))->>'action';
-SELECT r.payload::jsonb->>'vapi_call_id' = c.vapi_call_id AS id_intact,
+SELECT r.payload = jsonb_build_object('call_id', c.id)::text AS payload_is_id,
        octet_length(c.vapi_call_id) AS id_bytes, octet_length(r.payload) AS payload_bytes
   FROM pg_temp.received() r
   JOIN vapi.calls c ON c.id = (r.payload::jsonb->>'call_id')::uuid
  ORDER BY r.n;
 
--- vapi.notify = off sends nothing.
-SHOW vapi.notify;
+-- vapi.notify = off sends nothing; RESET is off too.
 SET vapi.notify = off;
 SELECT vapi_ingest(pg_temp.ev('n9', 'status-update', 'ringing', 1767225600000))->>'action';
 SELECT * FROM pg_temp.heard();
 RESET vapi.notify;
+SHOW vapi.notify;
 SELECT vapi_ingest(pg_temp.ev('n9', 'status-update', 'in-progress', 1767225601000))->>'action';
 SELECT * FROM pg_temp.heard();
+SET vapi.notify = on;
+SELECT vapi_ingest(pg_temp.ev('n9', 'end-of-call-report', NULL, 1767225660000,
+  '{"endedReason": "customer-ended-call"}'))->>'action';
+SELECT * FROM pg_temp.heard();
 
--- Only a superuser can turn it off.
+-- Only a superuser can turn it on (or off).
 CREATE ROLE regress_vapi_notify_user;
 SET ROLE regress_vapi_notify_user;
-SET vapi.notify = off;
+RESET vapi.notify;
+SET vapi.notify = on;
 SHOW vapi.notify;
 RESET ROLE;
 DROP ROLE regress_vapi_notify_user;
-SELECT context FROM pg_settings WHERE name = 'vapi.notify';
+
+-- Tenants: a listener learns nothing row level security hides from it.  A
+-- reader of org A listens; calls of org A and of org B change.  Each
+-- payload is an id only; looked up with the reader's own rights, the id
+-- of org A's call gives its row and the id of org B's call gives nothing.
+INSERT INTO vapi.agents VALUES ('asst-nb', 'bbbbbbbb-0000-0000-0000-000000000002', 'Other org');
+CREATE ROLE regress_notify_reader LOGIN;
+GRANT USAGE ON SCHEMA vapi TO regress_notify_reader;
+GRANT SELECT ON vapi.calls TO regress_notify_reader;
+SELECT dblink_connect('reader', format('dbname=%s host=%s port=%s user=regress_notify_reader',
+  current_database(), split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
+SELECT * FROM dblink('reader', $$SELECT current_user::text, set_config('request.jwt.claims',
+  '{"org_id": "bbbbbbbb-0000-0000-0000-000000000001"}', false)$$) AS t(reader text, claims text);
+SELECT dblink_exec('reader', 'LISTEN vapi_calls');
+SELECT vapi_ingest(pg_temp.ev('n-org-a', 'status-update', 'ringing', 1767225600000))->>'action';
+SELECT vapi_ingest(jsonb_set(pg_temp.ev('n-org-b', 'status-update', 'ringing', 1767225600000),
+  '{message,call,assistantId}', '"asst-nb"'))->>'action';
+SELECT n, array(SELECT jsonb_object_keys(payload::jsonb)) AS payload_keys,
+       (SELECT vapi_call_id FROM dblink('reader', format('SELECT vapi_call_id FROM vapi.calls WHERE id = %L',
+                                                          payload::jsonb->>'call_id')) AS t(vapi_call_id text)) AS reader_sees,
+       (SELECT vapi_call_id FROM vapi.calls WHERE id = (payload::jsonb->>'call_id')::uuid) AS the_row
+  FROM pg_temp.reader_received() ORDER BY n;
+SELECT * FROM pg_temp.heard();
+SELECT dblink_disconnect('reader');
+REVOKE ALL ON vapi.calls FROM regress_notify_reader;
+REVOKE ALL ON SCHEMA vapi FROM regress_notify_reader;
+DROP ROLE regress_notify_reader;
 
 SELECT dblink_disconnect('listener');
 DROP EXTENSION dblink;

@@ -403,3 +403,16 @@ BEGIN
 		 ORDER BY ps.name;
 END
 $check$;
+-- Issue 11: lz4 on the large columns
+--
+-- New values are compressed with lz4; the values already stored keep pglz
+-- until they are rewritten (both read the same).
+DO $$
+BEGIN
+	ALTER TABLE vapi.calls ALTER COLUMN transcript SET COMPRESSION lz4,
+		ALTER COLUMN analysis SET COMPRESSION lz4, ALTER COLUMN metadata SET COMPRESSION lz4;
+	ALTER TABLE vapi.events ALTER COLUMN payload SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+	RAISE NOTICE 'this server is built without lz4: vapi.calls and vapi.events keep the default compression';
+END
+$$;

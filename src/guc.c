@@ -22,7 +22,7 @@ PG_MODULE_MAGIC;
 
 int			vapi_log_events = VAPI_LOG_ALL;
 bool		vapi_metadata_org_fallback = true;
-bool		vapi_notify = true;
+bool		vapi_notify = false;
 
 static const struct config_enum_entry log_events_options[] = {
 	{"all", VAPI_LOG_ALL, false},
@@ -122,9 +122,9 @@ _PG_init(void)
 
 	DefineCustomBoolVariable("vapi.notify",
 							 "Send NOTIFY vapi_calls when an event inserts or visibly changes a call row.",
-							 "The payload is a JSON object with org_id, call_id, vapi_call_id, status and action; it is sent when the transaction commits.",
+							 "The payload is {\"call_id\": the row's id}; it is sent when the transaction commits.  Notifying transactions commit one at a time.",
 							 &vapi_notify,
-							 true,
+							 false,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * notify.c
- *	  Change notifications: NOTIFY vapi_calls with a small JSON payload
- *	  whenever an event visibly changes a row of vapi.calls.
+ *	  Change notifications: NOTIFY vapi_calls with the row's opaque id
+ *	  whenever an event visibly changes a row of vapi.calls (vapi.notify on;
+ *	  off by default).
  *
  * vapi_apply calls this right after the subtransaction that merged the
  * event has been released, in the caller's (sub)transaction.  PostgreSQL
@@ -10,66 +11,44 @@
  * only when the top-level transaction commits: a rolled-back event,
  * savepoint or transaction notifies nothing, and a listener never hears of
  * a row it cannot yet see.  Identical payloads raised in one transaction
- * are delivered once.
+ * are delivered once, so a transaction's changes of one call arrive as one
+ * notification.
  *
- * The payload holds ids, a status and an action only, so it stays far
- * below NOTIFY's 8000-byte limit: the reader caps Vapi call ids at 255
- * bytes, and everything else is a uuid or a short word.
+ * What a payload may carry: any role that can connect may LISTEN, and
+ * PostgreSQL cannot restrict it, so a notification must tell a listener
+ * nothing that row level security would hide from it.  The payload is
+ * {"call_id": "<vapi.calls.id>"} and nothing else: that id is a random
+ * uuid, which says nothing about the call, its org, its Vapi id or its
+ * status; a reader looks the row up by it, and row level security decides
+ * whether the reader sees it.  What a listener still learns is that some
+ * call changed, when, and (by the repeated id) how often one unnamed call
+ * changes: NOTIFY cannot hide that (README, "Change notifications").
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/async.h"
-#include "lib/stringinfo.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/uuid.h"
 
 #include "vapi_calls.h"
 
-/* Append "key": value, where value is a JSON string or null. */
-static void
-put_member(StringInfo buf, const char *key, const char *value)
-{
-	if (buf->len > 1)
-		appendStringInfoString(buf, ", ");
-	escape_json(buf, key);
-	appendStringInfoString(buf, ": ");
-	if (value)
-		escape_json(buf, value);
-	else
-		appendStringInfoString(buf, "null");
-}
-
-/* The text of a uuid Datum, or NULL for (Datum) 0. */
-static const char *
-uuid_text(Datum uuid)
-{
-	return uuid ? DatumGetCString(DirectFunctionCall1(uuid_out, uuid)) : NULL;
-}
-
 /*
- * Queue the notification for one changed call row.  action is "inserted"
- * or "updated".  Does nothing when vapi.notify is off.
+ * Queue the notification for one changed call row: its id only (see the
+ * file's header), never the org, Vapi's call id (call_id), the status or
+ * the action, which 0.1.0 sent.  Does nothing when vapi.notify is off.
  */
 void
 vapi_notify_change(const VapiMergeResult *res, text *call_id, const char *action)
 {
-	StringInfoData buf;
+	char	   *payload;
 
-	if (!vapi_notify)
+	if (!vapi_notify || res->call_uuid == (Datum) 0)
 		return;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	put_member(&buf, "org_id", uuid_text(res->org_id));
-	put_member(&buf, "call_id", uuid_text(res->call_uuid));
-	put_member(&buf, "vapi_call_id", call_id ? text_to_cstring(call_id) : NULL);
-	put_member(&buf, "status", res->status);
-	put_member(&buf, "action", action);
-	appendStringInfoChar(&buf, '}');
-
-	Async_Notify(VAPI_NOTIFY_CHANNEL, buf.data);
-	pfree(buf.data);
+	payload = psprintf("{\"call_id\": \"%s\"}",
+					   DatumGetCString(DirectFunctionCall1(uuid_out, res->call_uuid)));
+	Async_Notify(VAPI_NOTIFY_CHANNEL, payload);
+	pfree(payload);
 }

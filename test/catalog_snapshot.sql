@@ -3,7 +3,8 @@
 -- and test/dump_restore.sh (a restored database against the original).
 -- Covers the extension's members and everything in schema vapi: functions
 -- and procedures with their signatures and properties, tables, columns
--- (position, type, default, not-null, identity), indexes, constraints,
+-- (position, type, default, not-null, identity, storage, compression),
+-- indexes, constraints,
 -- policies, triggers, views, sequences, types, grants, comments, and the
 -- tables pg_dump keeps.  Names of internal oids never appear; neither do
 -- per-column planner options (attoptions), which are not the extension's.
@@ -46,12 +47,12 @@ SELECT line FROM (
 				  obj_description(c.oid, 'pg_class'))
 	  FROM rels c
 	UNION ALL
-	SELECT format('column %s.%s position=%s type=%s not_null=%s default=%s identity=%L generated=%L collation=%s acl=%s comment=%L',
+	SELECT format('column %s.%s position=%s type=%s not_null=%s default=%s identity=%L generated=%L collation=%s storage=%s compression=%L acl=%s comment=%L',
 				  c.oid::regclass, a.attname,
 				  row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum),
 				  format_type(a.atttypid, a.atttypmod), a.attnotnull,
 				  pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated,
-				  nullif(a.attcollation, 0)::regcollation,
+				  nullif(a.attcollation, 0)::regcollation, a.attstorage, a.attcompression,
 				  array(SELECT x::text FROM unnest(a.attacl) x ORDER BY 1),
 				  col_description(c.oid, a.attnum))
 	  FROM rels c
