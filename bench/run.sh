@@ -62,7 +62,7 @@ MIXES=${MIXES:-large small}
 TOAST_COMPRESSION=${TOAST_COMPRESSION:-lz4}
 CLIENTS=8
 
-# Targets (SPEC.md, "Performance").
+# Targets: the project's performance contract (README, "Performance").
 MAX_FLOOR_RATIO=1.5
 MAX_PER_EVENT_FLOOR_RATIO=1.1
 MIN_SIMPLE_RATIO=1.5

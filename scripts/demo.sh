@@ -12,7 +12,7 @@ temp_install
 start_cluster
 
 psql_q -c "CREATE EXTENSION vapi_calls" -f "$REPO/examples/seed.sql"
-log "ingesting the example webhooks"
+log "ingesting the example webhooks (each result without its call_id, a random uuid)"
 for f in "$REPO"/examples/*.json; do
 	psql_q -At -v body="$(cat "$f")" <<-'SQL' | sed "s|^|$(basename "$f"): |"
 		SELECT vapi_ingest(:'body'::jsonb) - 'call_id';

@@ -5,8 +5,8 @@
  *	  normalization, status names.  No database access, no state.
  *
  * vapi.classify_ended_reason() answers "completed" or "failed" for every
- * ended reason Vapi documents (vapi/ended-reasons.txt, pinned by the
- * classify_ended_reason test) by an exact list, then prefix families, then
+ * ended reason Vapi documents (listed and pinned by the classify_ended_reason
+ * test, sql/classify_ended_reason.sql) by an exact list, then prefix families, then
  * a rule for values not invented yet.  vapi.normalize_phone() is what
  * contact matching compares on; both are IMMUTABLE and used in indexes and
  * in the upsert, so their answers must never depend on settings.
