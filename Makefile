@@ -11,6 +11,7 @@ OBJS = \
 	src/ingest.o \
 	src/merge.o \
 	src/merge_fn.o \
+	src/model.o \
 	src/notify.o \
 	src/payload.o \
 	src/resolve.o \
@@ -18,6 +19,7 @@ OBJS = \
 	src/spi_util.o \
 	src/replay.o \
 	src/reresolve.o \
+	src/expire.o \
 	src/auth.o \
 	src/request.o
 
@@ -44,7 +46,8 @@ REGRESS = \
 	tenants \
 	call_log \
 	notify \
-	merge_rule
+	merge_rule \
+	ordering
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \
@@ -52,7 +55,9 @@ ISOLATION = \
 	lock_failure_capture \
 	reresolve_race \
 	expire_concurrent \
-	notify_commit
+	notify_commit \
+	resolver_race \
+	replay_live
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 ISOLATION_OPTS = --load-extension=vapi_calls
 
