@@ -114,6 +114,22 @@ CREATE TEMP TABLE expired AS SELECT pg_temp.row_of('exp') AS r;
 DELETE FROM vapi.calls WHERE vapi_call_id = 'exp';
 SELECT previous_outcome, action FROM vapi.replay(vapi_call_ids => '{exp}');
 SELECT r = pg_temp.row_of('exp') AS same_row FROM expired;
+-- An expiry logged by 0.1.0 (no timestamp, the time in lastEventAt),
+-- replayed, changes nothing: not even last_event_at, which the time it was
+-- received would have moved.
+UPDATE vapi.events e
+   SET payload = jsonb_set(payload #- '{message,timestamp}', '{message,lastEventAt}', to_jsonb(c.last_event_at)),
+       received_at = now()
+  FROM vapi.calls c
+ WHERE e.type = 'vapi.expired' AND e.vapi_call_id = 'exp-copy' AND c.vapi_call_id = e.vapi_call_id;
+SELECT payload->'message'->>'lastEventAt' AS last_event_at_as_0_1_0_wrote_it
+  FROM vapi.events WHERE type = 'vapi.expired' AND vapi_call_id = 'exp-copy';
+CREATE TEMP TABLE expired_copy AS SELECT xmin::text AS row_xmin, pg_temp.row_of('exp-copy') AS r FROM vapi.calls WHERE vapi_call_id = 'exp-copy';
+SELECT payload->'message' ? 'timestamp' AS has_timestamp, action
+  FROM vapi.replay(vapi_call_ids => '{exp-copy}') JOIN vapi.events e ON e.id = event_id
+ WHERE e.type = 'vapi.expired';
+SELECT r = pg_temp.row_of('exp-copy') AND row_xmin = (SELECT xmin::text FROM vapi.calls WHERE vapi_call_id = 'exp-copy') AS untouched
+  FROM expired_copy;
 -- The late real report wins on both.
 SELECT vapi_ingest(jsonb_set(pg_temp.ev(id, 'ended', 1719828300000, '{"assistantId": "asst-q"}'),
                              '{message,endedReason}', '"customer-ended-call"'))->>'action'

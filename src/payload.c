@@ -634,7 +634,8 @@ read_outcome(JsonbContainer *msg, VapiEvent *ev)
 /*
  * The expiry of vapi.expire_stale_calls (expire.c writes it): the
  * extension's ended reason at the expiry's version, and nothing else; its
- * timestamp is the call's last event time, so first/last_event_at stay.
+ * timestamp (lastEventAt in the expiries of 0.1.0) is the call's last event
+ * time, so first/last_event_at stay.
  */
 static void
 read_expiry(JsonbContainer *msg, VapiEvent *ev)
@@ -642,6 +643,9 @@ read_expiry(JsonbContainer *msg, VapiEvent *ev)
 	JsonbValue	buf;
 	JsonbValue *older_than = get_string(msg, P("olderThan"), &buf);
 
+	/* 0.1.0 wrote expiries without a timestamp, with the time in lastEventAt */
+	if (!ev->has_event_at)
+		ev->has_event_at = get_timestamp(msg, P("lastEventAt"), &ev->event_at);
 	ev->version = VAPI_EXPIRY_VERSION;
 	vapi_set_field(ev, VF_ENDED_REASON, CStringGetTextDatum(VAPI_EXPIRED_REASON), ev->version);
 	ev->detail = older_than == NULL ? "expired: no end of call" :
