@@ -100,6 +100,17 @@ SELECT org_id, caller_name FROM vapi.calls WHERE vapi_call_id = 'meta';
 SELECT vapi_ingest(pg_temp.ev('meta', 'queued', 1767225500000, '{"assistantId": "asst-q"}'))->>'action';
 SELECT org_id, caller_name FROM vapi.calls WHERE vapi_call_id = 'meta';
 
+-- A caller name resolved by 0.1.0 (from the event, at the event's version)
+-- may be another org's contact; vapi.reresolve() derives it again from the
+-- row, once, and gives it the version of its source.
+UPDATE vapi.calls
+   SET caller_name = 'Contact of org P', field_versions[9] = (2::bigint << 61) | field_versions[5]
+ WHERE vapi_call_id = 'pq';
+SELECT vapi.reresolve() AS changed;
+SELECT caller_name, field_versions[9] = (2::bigint << 61) | 1 AS derived_version
+  FROM vapi.calls WHERE vapi_call_id = 'pq';
+SELECT vapi.reresolve() AS changed_again;
+
 -- Expiry goes through the merge: after it, a late report converges to what
 -- the report alone makes, and the expiry's own delivery replays to the
 -- same row.  (Only these calls, so that the others do not expire.)

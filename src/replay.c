@@ -82,12 +82,21 @@ is_success(const char *outcome)
 		strcmp(outcome, VAPI_OUTCOME_UNCHANGED) == 0;
 }
 
-/* Does the replay's result replace the stored outcome and detail? */
+/*
+ * Does the replay's result replace the stored outcome and detail?  Not
+ * when it changes nothing after an earlier success, and not when a
+ * rejected delivery is rejected again: the reason stored with it may be
+ * one the payload reader cannot see (vapi_webhook's, for a body that could
+ * not be jsonb), and a replay must not overwrite it with a vaguer one.
+ */
 static bool
 rewrites_outcome(const char *previous, const char *previous_detail,
 				 const char *action, const char *detail)
 {
 	if (strcmp(action, VAPI_OUTCOME_UNCHANGED) == 0 && is_success(previous))
+		return false;
+	if (strcmp(action, VAPI_OUTCOME_REJECTED) == 0 &&
+		strcmp(previous, VAPI_OUTCOME_REJECTED) == 0)
 		return false;
 	if (strcmp(previous, action) != 0)
 		return true;

@@ -6,7 +6,8 @@
  *
  * The rows it looks at are those resolution could still improve: no org,
  * or a caller name that did not come from a contact (Vapi's name, or
- * 'Unknown Caller') while there is a number to look up.  For each, it
+ * 'Unknown Caller') while there is a number to look up, or a caller name
+ * that 0.1.0 resolved from an event instead of the row.  For each, it
  * builds a synthetic event from the row: for a row without an org, the
  * resolver's inputs (assistant id, phone number id, the metadata) at the
  * versions the row holds them at, so the org they resolve to gets the
@@ -108,6 +109,17 @@ carry_input(VapiEvent *ev, VapiField f, int col)
 }
 
 /*
+ * Was the caller name of a row with this caller version resolved by 0.1.0,
+ * from the event rather than from the row (vapi_caller_version)?  Such a
+ * name may be a contact of another org than the call's: it is derived again.
+ */
+static bool
+legacy_caller(int64 name_version)
+{
+	return (name_version & ~VAPI_PRIO_MASK) != (vapi_caller_version(0) & ~VAPI_PRIO_MASK);
+}
+
+/*
  * Build the event that re-resolves the row just read: no status, no
  * values that win, the row's last event time (so first/last_event_at do
  * not move).  False when nothing about this row can improve any more.
@@ -118,8 +130,9 @@ build_event(text *call_id, VapiEvent *ev)
 	bool		no_org = row_value(ROW_ORG) == (Datum) 0;
 	int64		name_version = DatumGetInt64(row_value(ROW_NAME_VERSION));
 
-	if (!no_org && (row_value(ROW_NUMBER) == (Datum) 0 ||
-					vapi_version_prio(name_version) >= VAPI_NAME_FROM_CONTACT))
+	if (!no_org && !legacy_caller(name_version) &&
+		(row_value(ROW_NUMBER) == (Datum) 0 ||
+		 vapi_version_prio(name_version) >= VAPI_NAME_FROM_CONTACT))
 		return false;			/* resolved meanwhile */
 
 	vapi_init_event(ev);
@@ -180,8 +193,9 @@ reresolve_one(HeapTuple scanrow, TupleDesc scandesc, void *arg)
 
 /*
  * Re-resolve the rows to look at: no org, or a caller name below a
- * contact's priority and a number to look it up by.  (field_versions is
- * 1-based in SQL.)  Counts the rows that changed in *changed.
+ * contact's priority and a number to look it up by, or a caller name
+ * resolved by 0.1.0 (legacy_caller).  (field_versions is 1-based in SQL.)
+ * Counts the rows that changed in *changed.
  */
 static void
 reresolve_all(int64 *changed)
@@ -193,8 +207,11 @@ reresolve_all(int64 *changed)
 			 " WHERE org_id IS NULL"
 			 " OR (phone_number IS NOT NULL"
 			 " AND coalesce(field_versions[%d], 0) >> %d < %d)"
+			 " OR coalesce(field_versions[%d], 0) & ~(3::bigint << %d) <> " INT64_FORMAT
 			 " ORDER BY vapi_call_id",
-			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT, VAPI_NAME_FROM_CONTACT);
+			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT, VAPI_NAME_FROM_CONTACT,
+			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT,
+			 vapi_caller_version(0) & ~VAPI_PRIO_MASK);
 	vapi_prepare(&scan_plan, sql, 0, NULL);
 	vapi_for_each_row(scan_plan, NULL, NULL, RERESOLVE_BATCH, reresolve_one, changed);
 }
