@@ -7,6 +7,8 @@
  * PL/pgSQL EXCEPTION block would: if it fails for any reason but a
  * cancel, it is rolled back, the delivery is still kept in vapi.events
  * with outcome 'error', and the caller gets a normal result with ok=false.
+ * An event that wrote nothing has its subtransaction rolled back too, so
+ * that the row lock its merge took is released at once.
  * The whole call runs inside one SPI connection, whose memory is released
  * when it ends, so a backend's memory stays flat however many events it
  * ingests.
