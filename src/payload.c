@@ -499,7 +499,7 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 	/* explicit values outrank times inferred from a status change */
 	if (has_started)
 		vapi_set_field(ev, VF_STARTED_AT, TimestampTzGetDatum(started),
-					   ev->version | (INT64CONST(1) << VAPI_PRIO_SHIFT));
+					   ev->version | ((int64) VAPI_TIME_EXPLICIT << VAPI_PRIO_SHIFT));
 	else if (ev->has_event_at && is_status_update && ev->rank == VAPI_RANK_IN_PROGRESS)
 	{
 		/* the call started at the first in-progress, not the last */
@@ -509,7 +509,7 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 
 	if (has_ended)
 		vapi_set_field(ev, VF_ENDED_AT, TimestampTzGetDatum(ended),
-					   ev->version | (INT64CONST(1) << VAPI_PRIO_SHIFT));
+					   ev->version | ((int64) VAPI_TIME_EXPLICIT << VAPI_PRIO_SHIFT));
 	else if (ev->has_event_at && is_status_update && ev->rank == VAPI_RANK_TERMINAL)
 		vapi_set_field(ev, VF_ENDED_AT, TimestampTzGetDatum(ev->event_at), ev->version);
 

@@ -207,10 +207,10 @@ reresolve_all(int64 *changed)
 			 " WHERE org_id IS NULL"
 			 " OR (phone_number IS NOT NULL"
 			 " AND coalesce(field_versions[%d], 0) >> %d < %d)"
-			 " OR coalesce(field_versions[%d], 0) & ~(3::bigint << %d) <> " INT64_FORMAT
+			 " OR coalesce(field_versions[%d], 0) & (" INT64_FORMAT ") <> " INT64_FORMAT
 			 " ORDER BY vapi_call_id",
 			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT, VAPI_NAME_FROM_CONTACT,
-			 VF_CALLER_NAME + 1, VAPI_PRIO_SHIFT,
+			 VF_CALLER_NAME + 1, ~VAPI_PRIO_MASK,
 			 vapi_caller_version(0) & ~VAPI_PRIO_MASK);
 	vapi_prepare(&scan_plan, sql, 0, NULL);
 	vapi_for_each_row(scan_plan, NULL, NULL, RERESOLVE_BATCH, reresolve_one, changed);

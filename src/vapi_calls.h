@@ -62,11 +62,12 @@ vapi_version_prio(int64 version)
 
 /*
  * Priorities for values whose source matters more than the event that
- * carried them (org and caller name).  They sit above the event version.
+ * carried them (org, times, caller name).  They sit above the event version.
  */
 #define VAPI_ORG_FROM_METADATA	1
 #define VAPI_ORG_FROM_PHONE		2
 #define VAPI_ORG_FROM_ASSISTANT	3
+#define VAPI_TIME_EXPLICIT		1	/* startedAt/endedAt over inferred times */
 #define VAPI_NAME_UNKNOWN		0
 #define VAPI_NAME_FROM_VAPI		1
 #define VAPI_NAME_FROM_CONTACT	2
