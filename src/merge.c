@@ -397,7 +397,9 @@ upsert(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
  * the upsert merges.  When there was no row to lock but the upsert found
  * one (another delivery created it meanwhile), the upsert's ON CONFLICT
  * has locked it: the name is derived again from what it now holds and the
- * event merged again, which changes nothing but the name.
+ * event merged again, which changes nothing but the name.  A fill-only
+ * event (vapi.reresolve) merges into the row only if there is one, and
+ * never replaces an org the row has by then.
  */
 void
 vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
@@ -406,6 +408,14 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	bool		found = fetch_row(ev->call_id, &row);
 	VapiMergeResult again;
 
+	memset(res, 0, sizeof(*res));
+	if (ev->fill_only)
+	{
+		if (!found)
+			return;				/* deleted meanwhile: not to be re-created */
+		if (row.org_id != (Datum) 0)
+			ev->isnull[VF_ORG_ID] = true;	/* resolved meanwhile: kept */
+	}
 	vapi_resolve_caller(ev, found ? &row : NULL);
 	upsert(ev, now, res);
 	if (found || res->inserted)

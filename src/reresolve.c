@@ -19,9 +19,13 @@
  * kept (the contact is looked up in it); re-resolution fills in, it never
  * moves a call to another org.
  *
- * Each row is re-read and locked (FOR UPDATE) before its event is built,
- * so a row deleted meanwhile is skipped rather than re-created; the locks
- * are held until the calling transaction ends.
+ * Each row is re-read before its event is built, and the event is
+ * fill-only: the merge, which locks the row, skips a row deleted meanwhile
+ * rather than re-creating it, and keeps an org a delivery gave it
+ * meanwhile.  A row whose resolution changes nothing has its
+ * subtransaction rolled back (vapi_apply), which releases its lock at once:
+ * only the rows it changes stay locked until the calling transaction ends,
+ * so live deliveries of the calls it could not improve never wait for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,9 +60,9 @@ PG_FUNCTION_INFO_V1(vapi_reresolve);
 static SPIPlanPtr scan_plan = NULL;
 static SPIPlanPtr row_plan = NULL;
 
-/* Read and lock the row of call_id; false if it is gone. */
+/* Read the row of call_id; false if it is gone. */
 static bool
-lock_row(Datum call_id)
+read_row(Datum call_id)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	char		sql[512];
@@ -66,7 +70,7 @@ lock_row(Datum call_id)
 	snprintf(sql, sizeof(sql),
 			 "SELECT org_id, assistant_id, phone_number_id, phone_number, metadata,"
 			 " coalesce(field_versions[%d], 0), last_event_at, field_versions"
-			 " FROM vapi.calls WHERE vapi_call_id = $1 FOR UPDATE",
+			 " FROM vapi.calls WHERE vapi_call_id = $1",
 			 VF_CALLER_NAME + 1);
 	vapi_prepare(&row_plan, sql, 1, argtypes);
 	return vapi_execute(row_plan, &call_id, NULL, SPI_OK_SELECT) > 0;
@@ -141,6 +145,7 @@ build_event(text *call_id, VapiEvent *ev)
 	ev->rank = VAPI_RANK_NONE;
 	ev->version = 1;
 	ev->recheck_caller = true;
+	ev->fill_only = true;
 	ev->event_at = DatumGetTimestampTz(row_value(ROW_LAST_EVENT));
 	ev->has_event_at = true;
 
@@ -175,7 +180,7 @@ reresolve_one(HeapTuple scanrow, TupleDesc scandesc, void *arg)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
 
-	if (lock_row(call_id) && build_event(DatumGetTextPP(call_id), &ev))
+	if (read_row(call_id) && build_event(DatumGetTextPP(call_id), &ev))
 	{
 		vapi_apply(&ev, GetCurrentTimestamp(), &out);
 		if (!out.ok)

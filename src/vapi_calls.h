@@ -181,6 +181,9 @@ typedef struct VapiEvent
 	bool		is_test_call;
 	bool		recheck_caller; /* look the caller up even if its inputs did not
 								 * change (vapi.reresolve) */
+	bool		fill_only;		/* only fill in an existing row: without a row
+								 * do nothing, and keep an org it has
+								 * (vapi.reresolve) */
 
 	/* the merged columns; versions are 0 where the value is absent */
 	Datum		value[VF_NUM_FIELDS];
