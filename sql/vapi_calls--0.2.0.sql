@@ -295,6 +295,50 @@ COMMENT ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) IS
 	'Apply stored deliveries again, in id order: those received in [since, until), with one of these outcomes, of these calls (null: any); one row per event';
 REVOKE ALL ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) FROM PUBLIC;
 
+-- vapi.replay for a large repair: the same selection, replayed one call at
+-- a time, each call committed on its own, so that a call the replay changes
+-- is held for the work of its own events, not until the whole repair ends
+-- (vapi.replay, a function, cannot commit).  Calls in vapi_call_id order,
+-- each call's events in id order (the merge does not depend on the order
+-- across calls).  A procedure, so no SET search_path (a procedure with one
+-- cannot commit); it names everything in full and calls vapi.replay, which
+-- runs as the extension's owner.  CALL it on its own, not inside BEGIN ...
+-- COMMIT once it has more than one call to do.
+CREATE PROCEDURE vapi.replay_by_call(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+									 outcomes text[] DEFAULT NULL, vapi_call_ids text[] DEFAULT NULL,
+									 INOUT events bigint DEFAULT NULL, INOUT changed bigint DEFAULT NULL)
+	LANGUAGE plpgsql
+AS $$
+DECLARE
+	call_id text;
+	n bigint;
+	n_changed bigint;
+BEGIN
+	events := 0;
+	changed := 0;
+	FOR call_id IN
+		SELECT DISTINCT e.vapi_call_id
+		  FROM vapi.events e
+		 WHERE (replay_by_call.since IS NULL OR e.received_at >= replay_by_call.since)
+		   AND (replay_by_call.until IS NULL OR e.received_at < replay_by_call.until)
+		   AND (replay_by_call.outcomes IS NULL OR e.outcome = ANY (replay_by_call.outcomes))
+		   AND (replay_by_call.vapi_call_ids IS NULL OR e.vapi_call_id = ANY (replay_by_call.vapi_call_ids))
+		 ORDER BY 1
+	LOOP
+		SELECT count(*), count(*) FILTER (WHERE r.action IN ('inserted', 'updated'))
+		  INTO n, n_changed
+		  FROM vapi.replay(replay_by_call.since, replay_by_call.until, replay_by_call.outcomes,
+						   ARRAY[call_id]) r;
+		events := events + n;
+		changed := changed + n_changed;
+		COMMIT;
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE vapi.replay_by_call(timestamptz, timestamptz, text[], text[], bigint, bigint) IS
+	'vapi.replay one call at a time, committing after each call; returns the events replayed and how many changed a row';
+REVOKE ALL ON PROCEDURE vapi.replay_by_call(timestamptz, timestamptz, text[], text[], bigint, bigint) FROM PUBLIC;
+
 CREATE FUNCTION vapi.reresolve() RETURNS bigint
 	AS 'MODULE_PATHNAME', 'vapi_reresolve'
 	LANGUAGE C VOLATILE
