@@ -14,6 +14,7 @@ OBJS = \
 	src/ingest.o \
 	src/merge.o \
 	src/merge_fn.o \
+	src/model.o \
 	src/notify.o \
 	src/payload.o \
 	src/resolve.o \
@@ -21,6 +22,7 @@ OBJS = \
 	src/spi_util.o \
 	src/replay.o \
 	src/reresolve.o \
+	src/expire.o \
 	src/auth.o \
 	src/request.o
 
@@ -49,6 +51,7 @@ REGRESS = \
 	notify \
 	merge_rule \
 	storage \
+	ordering \
 	examples
 ISOLATION = \
 	first_insert_race \
@@ -57,7 +60,9 @@ ISOLATION = \
 	lock_failure_capture \
 	reresolve_race \
 	expire_concurrent \
-	notify_commit
+	notify_commit \
+	resolver_race \
+	replay_live
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 # sql/examples.sql reads the real Vapi bodies kept in test/data/vapi-examples.
 export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)

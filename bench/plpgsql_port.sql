@@ -5,7 +5,8 @@
 -- Same contract as the C function: the same jsonb paths in the same order
 -- of preference, the same event version (status rank, timestamp, a content
 -- hash: jsonb_hash here, where C hashes the jsonb bytes), the same lookups
--- as separate statements before the upsert, the same INSERT ... ON
+-- as separate statements before the upsert, the same read of the locked
+-- row from which the caller is derived (src/resolve.c), the same INSERT ... ON
 -- CONFLICT DO UPDATE with the per-column "highest version wins" merge
 -- written out in SQL, the resolution and merge inside an EXCEPTION block
 -- (a subtransaction, as in C), the same event-log insert and the same
@@ -48,6 +49,15 @@ DECLARE
 	v_id_json jsonb;
 	v_customer_number text;
 	v_customer_name text;
+	v_row_found boolean;
+	v_row_org uuid;
+	v_row_number text;
+	v_row_cname text;
+	v_row_caller text;
+	v_row_versions bigint[];
+	v_m_org uuid;
+	v_m_number text;
+	v_m_cname text;
 	v_metadata_org uuid;
 	v_is_test_call boolean := false;
 	v_org_prio int;
@@ -80,7 +90,7 @@ DECLARE
 	v_stereo_recording_url text;
 	v_analysis jsonb;
 	v_metadata jsonb;
-	v_versions bigint[] := '{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}';
+	v_versions bigint[] := '{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}';
 	v_insert_status text;
 	-- the outcome
 	v_ok boolean := false;
@@ -178,6 +188,7 @@ BEGIN
 		IF v_phone_number_id IS NOT NULL THEN v_versions[4] := v_version; END IF;
 		v_customer_number := coalesce(bench.j_text(msg #> '{customer,number}'), bench.j_text(msg #> '{call,customer,number}'));
 		v_customer_name := coalesce(bench.j_text(msg #> '{customer,name}'), bench.j_text(msg #> '{call,customer,name}'));
+		IF v_customer_name IS NOT NULL THEN v_versions[22] := v_version; END IF;
 		IF v_customer_number IS NOT NULL THEN
 			v_phone_number := v_customer_number;
 			v_versions[7] := v_version;
@@ -287,36 +298,58 @@ BEGIN
 				v_versions[1] := v_version | (v_org_prio::bigint << 61);
 			END IF;
 
-			-- 4. the caller: a contact of the org, else Vapi's name
-			v_normalized := vapi.normalize_phone(v_customer_number);
-			v_contact_name := NULL;
-			IF v_normalized IS NOT NULL THEN
-				v_lookup_org := v_org_id;
-				IF NOT v_has_org THEN
-					SELECT c.org_id INTO v_lookup_org FROM vapi.calls c WHERE c.vapi_call_id = v_call_id;
+			-- 4. the caller, derived from what the row will hold once the event
+			-- is merged (src/resolve.c): the row is read and locked first
+			SELECT c.org_id, c.phone_number, c.customer_name, c.caller_name, c.field_versions
+			  INTO v_row_org, v_row_number, v_row_cname, v_row_caller, v_row_versions
+			  FROM vapi.calls c WHERE c.vapi_call_id = v_call_id FOR UPDATE;
+			v_row_found := FOUND;
+			v_m_org := v_org_id;
+			v_m_number := v_phone_number;
+			v_m_cname := v_customer_name;
+			IF v_row_found THEN
+				IF NOT (v_org_id IS NOT NULL AND (v_versions[1] > coalesce(v_row_versions[1], 0)
+						OR (v_versions[1] = v_row_versions[1] AND v_org_id > v_row_org))) THEN
+					v_m_org := v_row_org;
 				END IF;
-				IF v_lookup_org IS NOT NULL THEN
+				IF NOT (v_phone_number IS NOT NULL AND (v_versions[7] > coalesce(v_row_versions[7], 0)
+						OR (v_versions[7] = v_row_versions[7] AND v_phone_number > v_row_number))) THEN
+					v_m_number := v_row_number;
+				END IF;
+				IF NOT (v_customer_name IS NOT NULL AND (v_versions[22] > coalesce(v_row_versions[22], 0)
+						OR (v_versions[22] = v_row_versions[22] AND v_customer_name > v_row_cname))) THEN
+					v_m_cname := v_row_cname;
+				END IF;
+			END IF;
+			IF v_row_found AND v_row_caller IS NOT NULL AND v_m_org IS NOT DISTINCT FROM v_row_org
+			   AND v_m_number IS NOT DISTINCT FROM v_row_number AND v_m_cname IS NOT DISTINCT FROM v_row_cname THEN
+				v_caller_name := v_row_caller;
+				v_versions[9] := coalesce(v_row_versions[9], 0);
+			ELSE
+				v_normalized := vapi.normalize_phone(v_m_number);
+				v_contact_name := NULL;
+				IF v_normalized IS NOT NULL AND v_m_org IS NOT NULL THEN
 					SELECT k.name INTO v_contact_name FROM vapi.contacts k
-					 WHERE k.org_id = v_lookup_org AND vapi.normalize_phone(k.phone) = v_normalized
+					 WHERE k.org_id = v_m_org AND vapi.normalize_phone(k.phone) = v_normalized
 					   AND k.name IS NOT NULL AND k.name <> ''
 					 ORDER BY k.id LIMIT 1;
 				END IF;
-			END IF;
-			IF v_contact_name IS NOT NULL THEN
-				v_caller_name := v_contact_name;
-				v_versions[9] := v_version | (2::bigint << 61);
-			ELSIF v_customer_name IS NOT NULL THEN
-				v_caller_name := v_customer_name;
-				v_versions[9] := v_version | (1::bigint << 61);
-			ELSE
-				v_caller_name := 'Unknown Caller';
-				v_versions[9] := v_version;
+				IF v_contact_name IS NOT NULL THEN
+					v_caller_name := v_contact_name;
+					v_versions[9] := (2::bigint << 61) | 1;
+				ELSIF v_m_cname IS NOT NULL THEN
+					v_caller_name := v_m_cname;
+					v_versions[9] := (1::bigint << 61) | 1;
+				ELSE
+					v_caller_name := 'Unknown Caller';
+					v_versions[9] := 1;
+				END IF;
 			END IF;
 
 			-- 5. the upsert
-	INSERT INTO vapi.calls AS c (vapi_call_id, org_id, vapi_org_id, assistant_id, phone_number_id, call_type, direction, phone_number, from_number, caller_name, ended_reason, started_at, ended_at, duration_seconds, cost, transcript, summary, sentiment, recording_url, stereo_recording_url, analysis, metadata,
+	INSERT INTO vapi.calls AS c (vapi_call_id, org_id, vapi_org_id, assistant_id, phone_number_id, call_type, direction, phone_number, from_number, caller_name, ended_reason, started_at, ended_at, duration_seconds, cost, transcript, summary, sentiment, recording_url, stereo_recording_url, analysis, metadata, customer_name,
 		is_test_call, status_rank, status, field_versions, first_event_at, last_event_at, created_at, updated_at)
-	VALUES (v_call_id, v_org_id, v_vapi_org_id, v_assistant_id, v_phone_number_id, v_call_type, v_direction, v_phone_number, v_from_number, v_caller_name, v_ended_reason, v_started_at, v_ended_at, v_duration_seconds, v_cost, v_transcript, v_summary, v_sentiment, v_recording_url, v_stereo_recording_url, v_analysis, v_metadata,
+	VALUES (v_call_id, v_org_id, v_vapi_org_id, v_assistant_id, v_phone_number_id, v_call_type, v_direction, v_phone_number, v_from_number, v_caller_name, v_ended_reason, v_started_at, v_ended_at, v_duration_seconds, v_cost, v_transcript, v_summary, v_sentiment, v_recording_url, v_stereo_recording_url, v_analysis, v_metadata, v_customer_name,
 		v_is_test_call, v_rank, v_insert_status, v_versions, v_row_event_at, v_row_event_at, v_now, v_now)
 	ON CONFLICT (vapi_call_id) DO UPDATE SET
 		org_id = CASE WHEN (excluded.field_versions[1] > coalesce(c.field_versions[1], 0) OR (excluded.field_versions[1] = c.field_versions[1] AND excluded.org_id > c.org_id))
@@ -335,7 +368,7 @@ BEGIN
 			THEN excluded.phone_number ELSE c.phone_number END,
 		from_number = CASE WHEN (excluded.field_versions[8] > coalesce(c.field_versions[8], 0) OR (excluded.field_versions[8] = c.field_versions[8] AND excluded.from_number > c.from_number))
 			THEN excluded.from_number ELSE c.from_number END,
-		caller_name = CASE WHEN (excluded.field_versions[9] > coalesce(c.field_versions[9], 0) OR (excluded.field_versions[9] = c.field_versions[9] AND excluded.caller_name > c.caller_name))
+		caller_name = CASE WHEN (excluded.field_versions[9] <> 0 AND (excluded.field_versions[9] IS DISTINCT FROM c.field_versions[9] OR excluded.caller_name IS DISTINCT FROM c.caller_name))
 			THEN excluded.caller_name ELSE c.caller_name END,
 		ended_reason = CASE WHEN (excluded.field_versions[10] > coalesce(c.field_versions[10], 0) OR (excluded.field_versions[10] = c.field_versions[10] AND excluded.ended_reason > c.ended_reason))
 			THEN excluded.ended_reason ELSE c.ended_reason END,
@@ -361,6 +394,8 @@ BEGIN
 			THEN excluded.analysis ELSE c.analysis END,
 		metadata = CASE WHEN (excluded.field_versions[21] > coalesce(c.field_versions[21], 0) OR (excluded.field_versions[21] = c.field_versions[21] AND excluded.metadata > c.metadata))
 			THEN excluded.metadata ELSE c.metadata END,
+		customer_name = CASE WHEN (excluded.field_versions[22] > coalesce(c.field_versions[22], 0) OR (excluded.field_versions[22] = c.field_versions[22] AND excluded.customer_name > c.customer_name))
+			THEN excluded.customer_name ELSE c.customer_name END,
 		is_test_call = c.is_test_call OR excluded.is_test_call,
 		status_rank = greatest(c.status_rank, excluded.status_rank),
 		status = CASE WHEN greatest(c.status_rank, excluded.status_rank) = 6
@@ -375,7 +410,7 @@ BEGIN
 			greatest(coalesce(c.field_versions[6], 0), excluded.field_versions[6]),
 			greatest(coalesce(c.field_versions[7], 0), excluded.field_versions[7]),
 			greatest(coalesce(c.field_versions[8], 0), excluded.field_versions[8]),
-			greatest(coalesce(c.field_versions[9], 0), excluded.field_versions[9]),
+			CASE WHEN excluded.field_versions[9] <> 0 THEN excluded.field_versions[9] ELSE coalesce(c.field_versions[9], 0) END,
 			greatest(coalesce(c.field_versions[10], 0), excluded.field_versions[10]),
 			greatest(coalesce(c.field_versions[11], 0), excluded.field_versions[11]),
 			greatest(coalesce(c.field_versions[12], 0), excluded.field_versions[12]),
@@ -387,7 +422,8 @@ BEGIN
 			greatest(coalesce(c.field_versions[18], 0), excluded.field_versions[18]),
 			greatest(coalesce(c.field_versions[19], 0), excluded.field_versions[19]),
 			greatest(coalesce(c.field_versions[20], 0), excluded.field_versions[20]),
-			greatest(coalesce(c.field_versions[21], 0), excluded.field_versions[21])],
+			greatest(coalesce(c.field_versions[21], 0), excluded.field_versions[21]),
+			greatest(coalesce(c.field_versions[22], 0), excluded.field_versions[22])],
 		first_event_at = least(c.first_event_at, excluded.first_event_at),
 		last_event_at = greatest(c.last_event_at, excluded.last_event_at),
 		events_applied = c.events_applied + 1,
@@ -400,7 +436,7 @@ BEGIN
 			OR ((excluded.field_versions[6] > coalesce(c.field_versions[6], 0) OR (excluded.field_versions[6] = c.field_versions[6] AND excluded.direction > c.direction)) AND excluded.direction IS DISTINCT FROM c.direction)
 			OR ((excluded.field_versions[7] > coalesce(c.field_versions[7], 0) OR (excluded.field_versions[7] = c.field_versions[7] AND excluded.phone_number > c.phone_number)) AND excluded.phone_number IS DISTINCT FROM c.phone_number)
 			OR ((excluded.field_versions[8] > coalesce(c.field_versions[8], 0) OR (excluded.field_versions[8] = c.field_versions[8] AND excluded.from_number > c.from_number)) AND excluded.from_number IS DISTINCT FROM c.from_number)
-			OR ((excluded.field_versions[9] > coalesce(c.field_versions[9], 0) OR (excluded.field_versions[9] = c.field_versions[9] AND excluded.caller_name > c.caller_name)) AND excluded.caller_name IS DISTINCT FROM c.caller_name)
+			OR ((excluded.field_versions[9] <> 0 AND (excluded.field_versions[9] IS DISTINCT FROM c.field_versions[9] OR excluded.caller_name IS DISTINCT FROM c.caller_name)) AND excluded.caller_name IS DISTINCT FROM c.caller_name)
 			OR ((excluded.field_versions[10] > coalesce(c.field_versions[10], 0) OR (excluded.field_versions[10] = c.field_versions[10] AND excluded.ended_reason > c.ended_reason)) AND excluded.ended_reason IS DISTINCT FROM c.ended_reason)
 			OR ((excluded.field_versions[11] > coalesce(c.field_versions[11], 0) OR (excluded.field_versions[11] = c.field_versions[11] AND excluded.started_at > c.started_at)) AND excluded.started_at IS DISTINCT FROM c.started_at)
 			OR ((excluded.field_versions[12] > coalesce(c.field_versions[12], 0) OR (excluded.field_versions[12] = c.field_versions[12] AND excluded.ended_at > c.ended_at)) AND excluded.ended_at IS DISTINCT FROM c.ended_at)
@@ -412,7 +448,8 @@ BEGIN
 			OR ((excluded.field_versions[18] > coalesce(c.field_versions[18], 0) OR (excluded.field_versions[18] = c.field_versions[18] AND excluded.recording_url > c.recording_url)) AND excluded.recording_url IS DISTINCT FROM c.recording_url)
 			OR ((excluded.field_versions[19] > coalesce(c.field_versions[19], 0) OR (excluded.field_versions[19] = c.field_versions[19] AND excluded.stereo_recording_url > c.stereo_recording_url)) AND excluded.stereo_recording_url IS DISTINCT FROM c.stereo_recording_url)
 			OR ((excluded.field_versions[20] > coalesce(c.field_versions[20], 0) OR (excluded.field_versions[20] = c.field_versions[20] AND excluded.analysis > c.analysis)) AND excluded.analysis IS DISTINCT FROM c.analysis)
-			OR ((excluded.field_versions[21] > coalesce(c.field_versions[21], 0) OR (excluded.field_versions[21] = c.field_versions[21] AND excluded.metadata > c.metadata)) AND excluded.metadata IS DISTINCT FROM c.metadata))
+			OR ((excluded.field_versions[21] > coalesce(c.field_versions[21], 0) OR (excluded.field_versions[21] = c.field_versions[21] AND excluded.metadata > c.metadata)) AND excluded.metadata IS DISTINCT FROM c.metadata)
+			OR ((excluded.field_versions[22] > coalesce(c.field_versions[22], 0) OR (excluded.field_versions[22] = c.field_versions[22] AND excluded.customer_name > c.customer_name)) AND excluded.customer_name IS DISTINCT FROM c.customer_name))
 			THEN c.events_applied + 1 ELSE c.last_change_seq END,
 		updated_at = CASE WHEN (excluded.status_rank > c.status_rank OR (excluded.is_test_call AND NOT c.is_test_call)
 			OR ((excluded.field_versions[1] > coalesce(c.field_versions[1], 0) OR (excluded.field_versions[1] = c.field_versions[1] AND excluded.org_id > c.org_id)) AND excluded.org_id IS DISTINCT FROM c.org_id)
@@ -423,7 +460,7 @@ BEGIN
 			OR ((excluded.field_versions[6] > coalesce(c.field_versions[6], 0) OR (excluded.field_versions[6] = c.field_versions[6] AND excluded.direction > c.direction)) AND excluded.direction IS DISTINCT FROM c.direction)
 			OR ((excluded.field_versions[7] > coalesce(c.field_versions[7], 0) OR (excluded.field_versions[7] = c.field_versions[7] AND excluded.phone_number > c.phone_number)) AND excluded.phone_number IS DISTINCT FROM c.phone_number)
 			OR ((excluded.field_versions[8] > coalesce(c.field_versions[8], 0) OR (excluded.field_versions[8] = c.field_versions[8] AND excluded.from_number > c.from_number)) AND excluded.from_number IS DISTINCT FROM c.from_number)
-			OR ((excluded.field_versions[9] > coalesce(c.field_versions[9], 0) OR (excluded.field_versions[9] = c.field_versions[9] AND excluded.caller_name > c.caller_name)) AND excluded.caller_name IS DISTINCT FROM c.caller_name)
+			OR ((excluded.field_versions[9] <> 0 AND (excluded.field_versions[9] IS DISTINCT FROM c.field_versions[9] OR excluded.caller_name IS DISTINCT FROM c.caller_name)) AND excluded.caller_name IS DISTINCT FROM c.caller_name)
 			OR ((excluded.field_versions[10] > coalesce(c.field_versions[10], 0) OR (excluded.field_versions[10] = c.field_versions[10] AND excluded.ended_reason > c.ended_reason)) AND excluded.ended_reason IS DISTINCT FROM c.ended_reason)
 			OR ((excluded.field_versions[11] > coalesce(c.field_versions[11], 0) OR (excluded.field_versions[11] = c.field_versions[11] AND excluded.started_at > c.started_at)) AND excluded.started_at IS DISTINCT FROM c.started_at)
 			OR ((excluded.field_versions[12] > coalesce(c.field_versions[12], 0) OR (excluded.field_versions[12] = c.field_versions[12] AND excluded.ended_at > c.ended_at)) AND excluded.ended_at IS DISTINCT FROM c.ended_at)
@@ -435,7 +472,8 @@ BEGIN
 			OR ((excluded.field_versions[18] > coalesce(c.field_versions[18], 0) OR (excluded.field_versions[18] = c.field_versions[18] AND excluded.recording_url > c.recording_url)) AND excluded.recording_url IS DISTINCT FROM c.recording_url)
 			OR ((excluded.field_versions[19] > coalesce(c.field_versions[19], 0) OR (excluded.field_versions[19] = c.field_versions[19] AND excluded.stereo_recording_url > c.stereo_recording_url)) AND excluded.stereo_recording_url IS DISTINCT FROM c.stereo_recording_url)
 			OR ((excluded.field_versions[20] > coalesce(c.field_versions[20], 0) OR (excluded.field_versions[20] = c.field_versions[20] AND excluded.analysis > c.analysis)) AND excluded.analysis IS DISTINCT FROM c.analysis)
-			OR ((excluded.field_versions[21] > coalesce(c.field_versions[21], 0) OR (excluded.field_versions[21] = c.field_versions[21] AND excluded.metadata > c.metadata)) AND excluded.metadata IS DISTINCT FROM c.metadata))
+			OR ((excluded.field_versions[21] > coalesce(c.field_versions[21], 0) OR (excluded.field_versions[21] = c.field_versions[21] AND excluded.metadata > c.metadata)) AND excluded.metadata IS DISTINCT FROM c.metadata)
+			OR ((excluded.field_versions[22] > coalesce(c.field_versions[22], 0) OR (excluded.field_versions[22] = c.field_versions[22] AND excluded.customer_name > c.customer_name)) AND excluded.customer_name IS DISTINCT FROM c.customer_name))
 			THEN excluded.updated_at ELSE c.updated_at END
 	WHERE excluded.status_rank > c.status_rank OR (excluded.is_test_call AND NOT c.is_test_call)
 		OR excluded.first_event_at < c.first_event_at OR excluded.last_event_at > c.last_event_at
@@ -447,7 +485,7 @@ BEGIN
 		OR (excluded.field_versions[6] > coalesce(c.field_versions[6], 0) OR (excluded.field_versions[6] = c.field_versions[6] AND excluded.direction > c.direction))
 		OR (excluded.field_versions[7] > coalesce(c.field_versions[7], 0) OR (excluded.field_versions[7] = c.field_versions[7] AND excluded.phone_number > c.phone_number))
 		OR (excluded.field_versions[8] > coalesce(c.field_versions[8], 0) OR (excluded.field_versions[8] = c.field_versions[8] AND excluded.from_number > c.from_number))
-		OR (excluded.field_versions[9] > coalesce(c.field_versions[9], 0) OR (excluded.field_versions[9] = c.field_versions[9] AND excluded.caller_name > c.caller_name))
+		OR (excluded.field_versions[9] <> 0 AND (excluded.field_versions[9] IS DISTINCT FROM c.field_versions[9] OR excluded.caller_name IS DISTINCT FROM c.caller_name))
 		OR (excluded.field_versions[10] > coalesce(c.field_versions[10], 0) OR (excluded.field_versions[10] = c.field_versions[10] AND excluded.ended_reason > c.ended_reason))
 		OR (excluded.field_versions[11] > coalesce(c.field_versions[11], 0) OR (excluded.field_versions[11] = c.field_versions[11] AND excluded.started_at > c.started_at))
 		OR (excluded.field_versions[12] > coalesce(c.field_versions[12], 0) OR (excluded.field_versions[12] = c.field_versions[12] AND excluded.ended_at > c.ended_at))
@@ -460,6 +498,7 @@ BEGIN
 		OR (excluded.field_versions[19] > coalesce(c.field_versions[19], 0) OR (excluded.field_versions[19] = c.field_versions[19] AND excluded.stereo_recording_url > c.stereo_recording_url))
 		OR (excluded.field_versions[20] > coalesce(c.field_versions[20], 0) OR (excluded.field_versions[20] = c.field_versions[20] AND excluded.analysis > c.analysis))
 		OR (excluded.field_versions[21] > coalesce(c.field_versions[21], 0) OR (excluded.field_versions[21] = c.field_versions[21] AND excluded.metadata > c.metadata))
+		OR (excluded.field_versions[22] > coalesce(c.field_versions[22], 0) OR (excluded.field_versions[22] = c.field_versions[22] AND excluded.customer_name > c.customer_name))
 	RETURNING id, status, events_applied = 1, last_change_seq = events_applied
 	INTO v_call_uuid, v_row_status, v_inserted, v_changed;
 

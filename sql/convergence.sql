@@ -125,7 +125,7 @@ SELECT count(*) FILTER (WHERE action NOT IN ('inserted', 'updated', 'unchanged')
 SET timezone = 'UTC';
 \x on
 SELECT vapi_call_id, org_id, vapi_org_id, assistant_id, phone_number_id, call_type, direction,
-       status, ended_reason, phone_number, from_number, caller_name, is_test_call,
+       status, ended_reason, phone_number, from_number, caller_name, customer_name, is_test_call,
        started_at, ended_at, duration_seconds, cost, transcript, summary, sentiment,
        recording_url, stereo_recording_url, analysis, metadata, first_event_at, last_event_at,
        status_rank
@@ -133,14 +133,16 @@ SELECT vapi_call_id, org_id, vapi_org_id, assistant_id, phone_number_id, call_ty
 \x off
 -- Which delivery each column's value came from: the source priority, then
 -- the rank and time of the event (the content hash is left out).  The
--- summary is the forwarding update's: no higher event has one.
+-- summary is the forwarding update's: no higher event has one.  The caller
+-- name is derived from the merged row, not merged: its version is its
+-- source alone (2, a contact), with no event's rank or time.
 SELECT col, f.v >> 61 AS priority, (f.v >> 58) & 7 AS rank,
        to_timestamp(((f.v >> 16) & ((1::bigint << 42) - 1)) / 1000.0) AS event_time
   FROM unnest((SELECT (jsonb_populate_record(NULL::vapi.calls, r)).field_versions FROM rows WHERE o = 0),
               ARRAY['org_id', 'vapi_org_id', 'assistant_id', 'phone_number_id', 'call_type', 'direction',
                     'phone_number', 'from_number', 'caller_name', 'ended_reason', 'started_at', 'ended_at',
                     'duration_seconds', 'cost', 'transcript', 'summary', 'sentiment', 'recording_url',
-                    'stereo_recording_url', 'analysis', 'metadata']) AS f(v, col);
+                    'stereo_recording_url', 'analysis', 'metadata', 'customer_name']) AS f(v, col);
 
 -- The retry of the report (regenerated URLs) and the original differ only
 -- in their content hash: whichever sorts higher wins, in every order.

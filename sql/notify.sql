@@ -194,5 +194,24 @@ REVOKE ALL ON vapi.calls FROM regress_notify_reader;
 REVOKE ALL ON SCHEMA vapi FROM regress_notify_reader;
 DROP ROLE regress_notify_reader;
 
+-- Every path that changes a call row notifies, as ingest does.  An expiry
+-- (vapi.expire_stale_calls) is a delivery like any other: its change is
+-- heard, and a dashboard stops showing the call as in progress.
+TRUNCATE vapi.calls, vapi.events;
+SELECT vapi_ingest(pg_temp.ev('n-stale', 'status-update', 'in-progress', 1719828000000))->>'action';
+SELECT * FROM pg_temp.heard();
+SELECT vapi.expire_stale_calls('1 day');
+SELECT * FROM pg_temp.heard();
+-- So does re-resolution (vapi.reresolve), once the assistant is mapped.
+SELECT vapi_ingest(jsonb_set(pg_temp.ev('n-late', 'status-update', 'ringing', 1767225600000),
+  '{message,call,assistantId}', '"asst-later"'))->>'action';
+SELECT * FROM pg_temp.heard();
+INSERT INTO vapi.agents VALUES ('asst-later', 'bbbbbbbb-0000-0000-0000-000000000002', 'Mapped later');
+SELECT vapi.reresolve();
+SELECT * FROM pg_temp.heard();
+-- A replay that changes nothing is not heard.
+SELECT action, count(*) FROM vapi.replay() GROUP BY 1;
+SELECT * FROM pg_temp.heard();
+
 SELECT dblink_disconnect('listener');
 DROP EXTENSION dblink;

@@ -48,8 +48,8 @@ SELECT vapi_call_id, reason_version, reason_version = (6::bigint << 58) - 1 AS j
 SELECT vapi_call_id, type, status, outcome, detail,
        payload->'message'->>'endedReason' AS ended_reason,
        payload->'message'->>'lastEventAt' AS last_event_at,
-       received_at = event_at AS received_when_expired
-  FROM vapi.events WHERE type = 'vapi.expired' ORDER BY vapi_call_id;
+       event_at = (SELECT last_event_at FROM vapi.calls c WHERE c.vapi_call_id = e.vapi_call_id) AS at_last_event
+  FROM vapi.events e WHERE type = 'vapi.expired' ORDER BY vapi_call_id;
 -- Running it again expires nothing: the calls are terminal now.
 SELECT vapi.expire_stale_calls('1 hour');
 SELECT count(*) AS expiry_events FROM vapi.events WHERE type = 'vapi.expired';

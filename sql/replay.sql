@@ -53,6 +53,30 @@ UPDATE vapi.events SET outcome = 'error', detail = 'made up' WHERE id = 2;
 SELECT event_id, previous_outcome, action, detail FROM vapi.replay(outcomes => '{error}');
 SELECT id, outcome, detail FROM vapi.events WHERE id = 2;
 
+-- A delivery vapi_webhook rejected for a reason the payload reader cannot
+-- see (a body that could not be jsonb, kept as a string of its text) keeps
+-- that reason when a replay rejects it again; the replay's own line says
+-- what it saw.
+INSERT INTO vapi.events (vapi_call_id, payload, outcome, detail)
+VALUES ('', to_jsonb('{"message": "\u0000"}'::text), 'rejected',
+        'the body is valid JSON but cannot be stored as jsonb: unsupported Unicode escape sequence');
+SELECT previous_outcome, action, detail FROM vapi.replay(outcomes => '{rejected}') WHERE event_id = 8;
+SELECT outcome, detail FROM vapi.events WHERE id = 8;
+
+-- vapi.replay_by_call: the same selection, one call per transaction, for
+-- large repairs.  Everything applied: nothing changes.
+CALL vapi.replay_by_call();
+-- A lost row comes back; only what matches is replayed.
+DELETE FROM vapi.calls WHERE vapi_call_id = 'rp-2';
+CALL vapi.replay_by_call(vapi_call_ids => '{rp-1,rp-2}');
+SELECT vapi_call_id, status FROM vapi.calls ORDER BY 1;
+CALL vapi.replay_by_call(since => '2026-01-02', until => '2026-01-04');
+-- It commits after each call, so it must be called on its own: inside a
+-- transaction block it stops at the first commit.
+BEGIN;
+CALL vapi.replay_by_call(vapi_call_ids => '{rp-1,rp-2}');
+ROLLBACK;
+
 -- Like vapi_ingest: runs as its owner, search_path pinned, not executable
 -- by PUBLIC; so is vapi.reresolve.
 SELECT p.oid::regprocedure AS function, prosecdef, proconfig,

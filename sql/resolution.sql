@@ -67,7 +67,8 @@ SELECT org_id, caller_name FROM vapi.calls WHERE vapi_call_id = 'r6';
 -- The customer number may be only on the call snapshot.
 SELECT vapi_ingest(pg_temp.ev('r7', '{"call": {"id": "r7", "assistantId": "asst-1", "customer": {"number": "+1 (555) 010-2000"}}}'))->>'action';
 SELECT org_id, caller_name FROM vapi.calls WHERE vapi_call_id = 'r7';
--- A caller's name never goes back from a contact to Vapi's name or Unknown.
+-- A caller's name never goes back from a contact to Vapi's name or Unknown
+-- (the event is 'updated': Vapi's name is stored, in customer_name).
 SELECT vapi_ingest(jsonb_set(pg_temp.ev('r7', '{"call": {"id": "r7", "assistantId": "asst-1"}, "customer": {"name": "Other"}}'),
   '{message,timestamp}', '1767225999000'))->>'action';
-SELECT org_id, caller_name FROM vapi.calls WHERE vapi_call_id = 'r7';
+SELECT org_id, caller_name, customer_name FROM vapi.calls WHERE vapi_call_id = 'r7';

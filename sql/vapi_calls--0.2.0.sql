@@ -51,19 +51,46 @@ COMMENT ON TABLE vapi.contacts IS 'Each org''s address book; callers are matched
 -- id last: the lookup takes the first contact by id straight from the index
 CREATE INDEX contacts_org_phone_idx ON vapi.contacts (org_id, vapi.normalize_phone(phone), id);
 
+-- The ordering model (status ranks, the version layout, the outcomes) is
+-- defined once, in C (src/vapi_calls.h); these immutable functions give
+-- SQL its names and numbers, so nothing here repeats them.  Being
+-- immutable, a call with constant arguments is folded into a constant
+-- when a query or a constraint is planned.
+CREATE FUNCTION vapi.status_rank(status text) RETURNS smallint
+	AS 'MODULE_PATHNAME', 'vapi_status_rank_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.status_rank(text) IS
+	'The rank of a status (scheduled 1 ... forwarding 5; ended, completed, failed: the terminal rank); NULL for anything else';
+CREATE FUNCTION vapi.terminal_rank() RETURNS smallint
+	AS 'MODULE_PATHNAME', 'vapi_terminal_rank_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.terminal_rank() IS
+	'The status rank of an ended call: vapi.calls.status_rank < vapi.terminal_rank() means not ended';
+CREATE FUNCTION vapi.call_statuses() RETURNS text[]
+	AS 'MODULE_PATHNAME', 'vapi_call_statuses_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.call_statuses() IS
+	'Every value of vapi.calls.status, in rank order';
+CREATE FUNCTION vapi.event_outcomes() RETURNS text[]
+	AS 'MODULE_PATHNAME', 'vapi_event_outcomes_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.event_outcomes() IS
+	'Every value of vapi.events.outcome (the action of a result)';
+
 -- The allowed values of vapi.calls.status and .direction and of
 -- vapi.events.outcome, as domains rather than CHECK constraints: the
 -- executor reads a table's CHECK constraints back from their stored text
 -- and plans them again on every statement that writes the table
 -- (ExecRelCheck), and vapi_ingest runs two such statements per event (6% of
 -- its time); a domain's constraint is compiled once per backend and kept in
--- the type cache.  The columns are still text to every reader.
+-- the type cache (where the model's functions above are folded into
+-- constants).  The columns are still text to every reader.
 CREATE DOMAIN vapi.call_status AS text
-	CHECK (VALUE IN ('scheduled', 'queued', 'ringing', 'in-progress', 'forwarding', 'completed', 'failed'));
+	CONSTRAINT call_status_check CHECK (VALUE = ANY (vapi.call_statuses()));
 CREATE DOMAIN vapi.call_direction AS text
 	CHECK (VALUE IN ('inbound', 'outbound', 'web'));
 CREATE DOMAIN vapi.event_outcome AS text
-	CHECK (VALUE IN ('inserted', 'updated', 'unchanged', 'ignored', 'rejected', 'error'));
+	CONSTRAINT event_outcome_check CHECK (VALUE = ANY (vapi.event_outcomes()));
 
 -- One row per Vapi call.
 
@@ -101,7 +128,9 @@ CREATE TABLE vapi.calls (
 	status_rank smallint NOT NULL DEFAULT 0,
 	field_versions bigint[] NOT NULL DEFAULT '{}',
 	events_applied integer NOT NULL DEFAULT 1,
-	last_change_seq integer NOT NULL DEFAULT 1
+	last_change_seq integer NOT NULL DEFAULT 1,
+	-- the customer's name as Vapi sent it: an input of caller_name
+	customer_name text
 ) WITH (fillfactor = 90);
 COMMENT ON TABLE vapi.calls IS 'One row per Vapi call, converged from every delivery about it';
 CREATE INDEX calls_org_idx ON vapi.calls (org_id, first_event_at);
@@ -164,62 +193,16 @@ REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
 
 -- A call whose end never came (no ended status-update, no end-of-call
 -- report) is expired: it becomes failed with the extension's own ended
--- reason, through the same per-column versions as the merge (src/merge.c),
--- so that a late real end still wins.  The expiry's ended_reason gets the
--- version just below the lowest terminal version (rank 6 << 58): above every
--- non-terminal event, below every real ended or end-of-call-report, whatever
--- their timestamps.  ended_at stays unknown (null) until a real end says.
--- field_versions[10] is ended_reason (VF_ENDED_REASON + 1, src/vapi_calls.h;
--- the order of field_versions never changes).  The interval style is pinned
--- so that the event log's text does not depend on the caller's session.
+-- reason.  In C (src/expire.c): each expiry is a synthetic delivery of type
+-- vapi.expired, ingested through the same merge, event log and change
+-- notification as a webhook, at the version just below every real end's,
+-- so that a late real end still wins.  The interval style is pinned so that
+-- the event log's text does not depend on the caller's session.
 CREATE FUNCTION vapi.expire_stale_calls(older_than interval) RETURNS integer
-	LANGUAGE plpgsql VOLATILE STRICT
+	AS 'MODULE_PATHNAME', 'vapi_expire_stale_calls'
+	LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp
-	SET intervalstyle = postgres
-AS $$
-DECLARE
-	reason constant text := 'vapi_calls.expired-no-end-of-call-report';
-	expiry_version constant bigint := (6::bigint << 58) - 1;
-	log_it constant boolean := coalesce(current_setting('vapi.log_events', true), 'all') = 'all';
-	now_at constant timestamptz := now();
-	n_expired integer;
-BEGIN
-	IF older_than < interval '0' THEN
-		RAISE EXCEPTION 'older_than must be a non-negative interval'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-
-	WITH expired AS (
-		UPDATE vapi.calls c
-		   SET status_rank = 6,
-			   status = vapi.classify_ended_reason(reason),
-			   ended_reason = reason,
-			   field_versions[10] = expiry_version,
-			   events_applied = c.events_applied + 1,
-			   last_change_seq = c.events_applied + 1,
-			   updated_at = now_at
-		 WHERE c.status_rank < 6
-		   AND c.last_event_at < now_at - older_than
-		RETURNING c.vapi_call_id, c.last_event_at
-	), logged AS (
-		INSERT INTO vapi.events (received_at, vapi_call_id, type, status, event_at,
-								 payload, outcome, detail)
-		SELECT now_at, e.vapi_call_id, 'vapi.expired', 'ended', now_at,
-			   jsonb_build_object('message', jsonb_build_object(
-				   'type', 'vapi.expired',
-				   'call', jsonb_build_object('id', e.vapi_call_id),
-				   'endedReason', reason,
-				   'lastEventAt', e.last_event_at,
-				   'olderThan', older_than::text)),
-			   'updated',
-			   'expired: no end of call within ' || older_than::text || ' of its last event'
-		  FROM expired e
-		 WHERE log_it
-	)
-	SELECT count(*) INTO n_expired FROM expired;
-	RETURN n_expired;
-END
-$$;
+	SET intervalstyle = postgres;
 COMMENT ON FUNCTION vapi.expire_stale_calls(interval) IS
 	'Mark calls with no end whose last event is older than older_than as failed; returns how many';
 REVOKE ALL ON FUNCTION vapi.expire_stale_calls(interval) FROM PUBLIC;
@@ -289,10 +272,10 @@ SELECT c.*, e.*, l.*
 			   count(*) FILTER (WHERE status = 'completed') AS calls_completed,
 			   count(*) FILTER (WHERE status = 'failed') AS calls_failed,
 			   count(*) FILTER (WHERE org_id IS NULL) AS calls_without_org,
-			   count(*) FILTER (WHERE status_rank < 6
+			   count(*) FILTER (WHERE status_rank < vapi.terminal_rank()
 								  AND last_event_at < now() - interval '1 hour') AS calls_stale,
 			   count(*) FILTER (WHERE ended_reason = 'vapi_calls.expired-no-end-of-call-report') AS calls_expired,
-			   min(last_event_at) FILTER (WHERE status_rank < 6) AS oldest_open_call_event_at,
+			   min(last_event_at) FILTER (WHERE status_rank < vapi.terminal_rank()) AS oldest_open_call_event_at,
 			   max(last_event_at) AS last_call_event_at
 		  FROM vapi.calls) c,
 	   (SELECT count(*) AS events_24h,
@@ -326,6 +309,50 @@ CREATE FUNCTION vapi.replay(since timestamptz DEFAULT NULL, until timestamptz DE
 COMMENT ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) IS
 	'Apply stored deliveries again, in id order: those received in [since, until), with one of these outcomes, of these calls (null: any); one row per event';
 REVOKE ALL ON FUNCTION vapi.replay(timestamptz, timestamptz, text[], text[]) FROM PUBLIC;
+
+-- vapi.replay for a large repair: the same selection, replayed one call at
+-- a time, each call committed on its own, so that a call the replay changes
+-- is held for the work of its own events, not until the whole repair ends
+-- (vapi.replay, a function, cannot commit).  Calls in vapi_call_id order,
+-- each call's events in id order (the merge does not depend on the order
+-- across calls).  A procedure, so no SET search_path (a procedure with one
+-- cannot commit); it names everything in full and calls vapi.replay, which
+-- runs as the extension's owner.  CALL it on its own, not inside BEGIN ...
+-- COMMIT once it has more than one call to do.
+CREATE PROCEDURE vapi.replay_by_call(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+									 outcomes text[] DEFAULT NULL, vapi_call_ids text[] DEFAULT NULL,
+									 INOUT events bigint DEFAULT NULL, INOUT changed bigint DEFAULT NULL)
+	LANGUAGE plpgsql
+AS $$
+DECLARE
+	call_id text;
+	n bigint;
+	n_changed bigint;
+BEGIN
+	events := 0;
+	changed := 0;
+	FOR call_id IN
+		SELECT DISTINCT e.vapi_call_id
+		  FROM vapi.events e
+		 WHERE (replay_by_call.since IS NULL OR e.received_at >= replay_by_call.since)
+		   AND (replay_by_call.until IS NULL OR e.received_at < replay_by_call.until)
+		   AND (replay_by_call.outcomes IS NULL OR e.outcome = ANY (replay_by_call.outcomes))
+		   AND (replay_by_call.vapi_call_ids IS NULL OR e.vapi_call_id = ANY (replay_by_call.vapi_call_ids))
+		 ORDER BY 1
+	LOOP
+		SELECT count(*), count(*) FILTER (WHERE r.action IN ('inserted', 'updated'))
+		  INTO n, n_changed
+		  FROM vapi.replay(replay_by_call.since, replay_by_call.until, replay_by_call.outcomes,
+						   ARRAY[call_id]) r;
+		events := events + n;
+		changed := changed + n_changed;
+		COMMIT;
+	END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE vapi.replay_by_call(timestamptz, timestamptz, text[], text[], bigint, bigint) IS
+	'vapi.replay one call at a time, committing after each call; returns the events replayed and how many changed a row';
+REVOKE ALL ON PROCEDURE vapi.replay_by_call(timestamptz, timestamptz, text[], text[], bigint, bigint) FROM PUBLIC;
 
 CREATE FUNCTION vapi.reresolve() RETURNS bigint
 	AS 'MODULE_PATHNAME', 'vapi_reresolve'
@@ -909,6 +936,13 @@ CREATE FUNCTION vapi.merge_changed(stored_versions bigint[], incoming_versions b
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") IS
 	'true when a winning incoming value is distinct from the stored one';
+
+CREATE FUNCTION vapi.merge_status(rank smallint, ended_reason text)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_merge_status'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.merge_status(smallint, text) IS
+	'the status a call of this merged rank and ended reason stores';
 -- Only the extension's own statement (run as the owner) calls them.
 REVOKE ALL ON FUNCTION vapi.merge_value(anyelement, anyelement, bigint[], bigint[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vapi.merge_versions(bigint[], bigint[]) FROM PUBLIC;
@@ -1068,3 +1102,4 @@ $$;
 COMMENT ON FUNCTION vapi.grant_reader(regrole) IS
 	'Let a role read its org''s calls: USAGE on schema vapi (on every node), SELECT on vapi.calls and the call log views';
 REVOKE ALL ON FUNCTION vapi.grant_reader(regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.merge_status(smallint, text) FROM PUBLIC;

@@ -2,7 +2,8 @@
  *
  * classify.c
  *	  Pure functions of values: ended-reason classification, phone number
- *	  normalization, status names.  No database access, no state.
+ *	  normalization.  No database access, no state.  (The status names are
+ *	  the ordering model's: model.c.)
  *
  * vapi.classify_ended_reason() answers "completed" or "failed" for every
  * ended reason Vapi documents (listed and pinned by the classify_ended_reason
@@ -65,7 +66,7 @@ static const char *const failed_reasons[] = {
 	"scheduled-call-deleted",
 	"twilio-failed-to-connect-call",
 	"twilio-reported-customer-misdialed",
-	"vapi_calls.expired-no-end-of-call-report",	/* vapi.expire_stale_calls() */
+	VAPI_EXPIRED_REASON,		/* vapi.expire_stale_calls() */
 	"vonage-disconnected",
 	"vonage-failed-to-connect-call",
 	"vonage-rejected",
@@ -89,10 +90,6 @@ static const char *const failed_markers[] = {
 	"error", "fault", "fail", "busy", "did-not-answer", "no-answer",
 	"rejected", "misdialed", "not-found", "not-valid", "cancel",
 	NULL
-};
-
-static const char *const rank_names[] = {
-	NULL, "scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"
 };
 
 static bool
@@ -212,11 +209,4 @@ vapi_normalize_phone_sql(PG_FUNCTION_ARGS)
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);
-}
-
-/* The status name of a rank ("ended" for the terminal rank); NULL for none. */
-const char *
-vapi_rank_name(int rank)
-{
-	return (rank >= 0 && rank <= VAPI_RANK_TERMINAL) ? rank_names[rank] : NULL;
 }

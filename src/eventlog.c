@@ -31,7 +31,8 @@ vapi_should_log(const char *outcome)
 		case VAPI_LOG_ALL:
 			return true;
 		case VAPI_LOG_ERRORS:
-			return strcmp(outcome, "error") == 0 || strcmp(outcome, "rejected") == 0;
+			return strcmp(outcome, VAPI_OUTCOME_ERROR) == 0 ||
+				strcmp(outcome, VAPI_OUTCOME_REJECTED) == 0;
 		default:
 			return false;
 	}

@@ -7,6 +7,8 @@
  * PL/pgSQL EXCEPTION block would: if it fails for any reason but a
  * cancel, it is rolled back, the delivery is still kept in vapi.events
  * with outcome 'error', and the caller gets a normal result with ok=false.
+ * An event that wrote nothing has its subtransaction rolled back too, so
+ * that the row lock its merge took is released at once.
  * The whole call runs inside one SPI connection, whose memory is released
  * when it ends, so a backend's memory stays flat however many events it
  * ingests.
@@ -36,10 +38,13 @@ static Jsonb *ingest(Jsonb *payload, const char *reject);
  * Run fn(arg) in a subtransaction, as a PL/pgSQL EXCEPTION block would.
  * Returns NULL if it succeeded; otherwise the subtransaction is rolled back
  * and the error is returned, copied into the caller's memory context.  A
- * cancel or timeout is the caller's decision: it is let through.
+ * cancel or timeout is the caller's decision: it is let through.  When
+ * fn succeeds but *keep (if keep is not NULL) is then false, fn wrote
+ * nothing worth keeping: its subtransaction is rolled back all the same,
+ * which releases the row locks it took.
  */
-ErrorData *
-vapi_try(void (*fn) (void *arg), void *arg)
+static ErrorData *
+try_subxact(void (*fn) (void *arg), void *arg, const bool *keep)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -50,7 +55,10 @@ vapi_try(void (*fn) (void *arg), void *arg)
 	PG_TRY();
 	{
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		if (keep == NULL || *keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 	}
@@ -77,21 +85,38 @@ vapi_try(void (*fn) (void *arg), void *arg)
 	return edata;
 }
 
+/* Run fn(arg) in a subtransaction (try_subxact), keeping what it did. */
+ErrorData *
+vapi_try(void (*fn) (void *arg), void *arg)
+{
+	return try_subxact(fn, arg, NULL);
+}
+
 /* What the subtransaction of vapi_apply() works on. */
 typedef struct ApplyWork
 {
 	VapiEvent  *ev;
 	TimestampTz now;
 	VapiMergeResult mres;
+	bool		wrote;			/* the merge wrote the row */
 } ApplyWork;
 
+/*
+ * Resolve the org, then merge (which locks the row and derives the
+ * caller).  An event that wrote nothing (an exact repeat, an older copy, a
+ * replay of what is applied) lets its subtransaction be rolled back, so
+ * that the row lock its merge took is released at once rather than when
+ * the caller's transaction ends: a long replay of applied events, or a
+ * transaction of many deliveries, does not hold up other deliveries.
+ */
 static void
 resolve_and_merge(void *arg)
 {
 	ApplyWork  *work = (ApplyWork *) arg;
 
-	vapi_resolve(work->ev);
+	vapi_resolve_org(work->ev);
 	vapi_merge(work->ev, work->now, &work->mres);
+	work->wrote = work->mres.inserted || work->mres.wrote;
 }
 
 /*
@@ -110,12 +135,12 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 	switch (ev->disposition)
 	{
 		case VAPI_REJECT:
-			out->action = "rejected";
+			out->action = VAPI_OUTCOME_REJECTED;
 			out->error = ev->detail;
 			return;
 		case VAPI_IGNORE:
 			out->ok = true;
-			out->action = "ignored";
+			out->action = VAPI_OUTCOME_IGNORED;
 			return;
 		case VAPI_APPLY:
 			break;
@@ -123,15 +148,17 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 
 	work.ev = ev;
 	work.now = now;
-	if ((edata = vapi_try(resolve_and_merge, &work)) != NULL)
+	work.wrote = false;
+	if ((edata = try_subxact(resolve_and_merge, &work, &work.wrote)) != NULL)
 	{
 		out->ok = false;
-		out->action = "error";
+		out->action = VAPI_OUTCOME_ERROR;
 		out->error = edata->message ? edata->message : "processing failed";
 		return;
 	}
 	out->ok = true;
-	out->action = work.mres.inserted ? "inserted" : work.mres.changed ? "updated" : "unchanged";
+	out->action = work.mres.inserted ? VAPI_OUTCOME_INSERTED :
+		work.mres.changed ? VAPI_OUTCOME_UPDATED : VAPI_OUTCOME_UNCHANGED;
 	out->call_uuid = work.mres.call_uuid;
 	out->has_call_uuid = (work.mres.call_uuid != (Datum) 0);
 	out->status = work.mres.status;

@@ -14,6 +14,15 @@
  * flag is an OR.  A delivery that changes nothing (an exact repeat) fails
  * the DO UPDATE's WHERE and writes nothing.
  *
+ * The caller name is the exception: it is derived from the merged org,
+ * customer number and Vapi's name (resolve.c), so that it is always a
+ * contact of the row's final org.  vapi_merge therefore reads and locks the
+ * row before the upsert (fetch_row), has the caller derived from what the
+ * row will hold, and passes it as a derived field, which the upsert takes
+ * whenever it differs (merge_fn.c).  Holding the row lock from the read to
+ * the write is what keeps a concurrent delivery from changing the inputs
+ * in between (README, "Ordering model").
+ *
  * The statement is generated once from vapi_fields[] below and kept; it
  * uses only parameters, columns and immutable functions, as Citus needs.
  * The per-column rule is evaluated by the vapi.merge_* functions
@@ -29,8 +38,10 @@
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "spi_util.h"
 #include "vapi_calls.h"
@@ -45,7 +56,7 @@ const VapiFieldInfo vapi_fields[VF_NUM_FIELDS] = {
 	[VF_DIRECTION] = {"direction", TEXTOID},
 	[VF_PHONE_NUMBER] = {"phone_number", TEXTOID},
 	[VF_FROM_NUMBER] = {"from_number", TEXTOID},
-	[VF_CALLER_NAME] = {"caller_name", TEXTOID},
+	[VF_CALLER_NAME] = {"caller_name", TEXTOID, true},
 	[VF_ENDED_REASON] = {"ended_reason", TEXTOID},
 	[VF_STARTED_AT] = {"started_at", TIMESTAMPTZOID},
 	[VF_ENDED_AT] = {"ended_at", TIMESTAMPTZOID},
@@ -58,6 +69,7 @@ const VapiFieldInfo vapi_fields[VF_NUM_FIELDS] = {
 	[VF_STEREO_RECORDING_URL] = {"stereo_recording_url", TEXTOID},
 	[VF_ANALYSIS] = {"analysis", JSONBOID},
 	[VF_METADATA] = {"metadata", JSONBOID},
+	[VF_CUSTOMER_NAME] = {"customer_name", TEXTOID},
 };
 
 /* Parameters after the field values. */
@@ -73,6 +85,7 @@ const VapiFieldInfo vapi_fields[VF_NUM_FIELDS] = {
 
 static SPIPlanPtr upsert_plan[2] = {NULL, NULL};	/* full, lean */
 static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr row_plan = NULL;
 
 /* Record a value and its version for field f of the event. */
 void
@@ -175,12 +188,10 @@ upsert_sql(bool lean)
 	appendStringInfoString(&sql,
 						   "is_test_call = c.is_test_call OR excluded.is_test_call, "
 						   "status_rank = greatest(c.status_rank, excluded.status_rank), "
-						   "status = CASE WHEN greatest(c.status_rank, excluded.status_rank) = 6"
-						   " THEN coalesce(vapi.classify_ended_reason(");
+						   "status = vapi.merge_status(greatest(c.status_rank, excluded.status_rank), ");
 	append_merged(&sql, VF_ENDED_REASON);
 	appendStringInfoString(&sql,
-						   "), 'completed') ELSE ('{scheduled,queued,ringing,in-progress,forwarding}'::text[])"
-						   "[greatest(c.status_rank, excluded.status_rank)] END, "
+						   "), "
 						   "field_versions = vapi.merge_versions(c.field_versions,"
 						   " excluded.field_versions), "
 						   "first_event_at = least(c.first_event_at, excluded.first_event_at), "
@@ -240,15 +251,68 @@ empty_object(void)
 static const char *
 insert_status(VapiEvent *ev)
 {
-	if (ev->rank != VAPI_RANK_TERMINAL)
-		return vapi_rank_name(ev->rank);
-	if (ev->isnull[VF_ENDED_REASON])
-		return "completed";
-	return vapi_classify_ended_reason(VARDATA_ANY(DatumGetPointer(ev->value[VF_ENDED_REASON])),
-									  VARSIZE_ANY_EXHDR(DatumGetPointer(ev->value[VF_ENDED_REASON])));
+	return vapi_status_of(ev->rank, ev->isnull[VF_ENDED_REASON] ? NULL :
+						  DatumGetTextPP(ev->value[VF_ENDED_REASON]));
 }
 
-/* id and status of an existing row (after a no-op upsert). */
+/* A text column of the row just read, or NULL. */
+static text *
+row_text(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? NULL : DatumGetTextPP(d);
+}
+
+/*
+ * Read and lock (FOR UPDATE) the row of the event's call: what the caller
+ * name derives from, and the field versions.  False when there is no row
+ * yet.  Until the transaction ends (or the subtransaction of an event that
+ * changed nothing is rolled back), no other delivery can change the row,
+ * so what is derived from it here is what the upsert merges into.
+ */
+static bool
+fetch_row(text *call_id, VapiRow *row)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		arg[1] = {PointerGetDatum(call_id)};
+	bool		isnull;
+	Datum		d;
+
+	vapi_prepare(&row_plan,
+				 "SELECT org_id, phone_number, customer_name, caller_name, field_versions"
+				 " FROM vapi.calls WHERE vapi_call_id = $1 FOR UPDATE",
+				 1, argtypes);
+	if (vapi_execute(row_plan, arg, NULL, SPI_OK_SELECT) == 0)
+		return false;
+
+	memset(row, 0, sizeof(*row));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	row->org_id = isnull ? (Datum) 0 : d;
+	row->phone_number = row_text(2);
+	row->customer_name = row_text(3);
+	row->caller_name = row_text(4);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(a) == 1 && ARR_LBOUND(a)[0] == 1)
+		{
+			deconstruct_array(a, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+							  &elems, &nulls, &n);
+			for (int f = 0; f < n && f < VF_NUM_FIELDS; f++)
+				row->fversion[f] = nulls[f] ? 0 : DatumGetInt64(elems[f]);
+		}
+	}
+	return true;
+}
+
+/* id, status and org of an existing row (after a no-op upsert). */
 void
 vapi_lookup_call(text *call_id, VapiMergeResult *res)
 {
@@ -257,20 +321,22 @@ vapi_lookup_call(text *call_id, VapiMergeResult *res)
 	bool		isnull;
 
 	vapi_prepare(&lookup_plan,
-				 "SELECT id, status FROM vapi.calls WHERE vapi_call_id = $1",
+				 "SELECT id, status, org_id FROM vapi.calls WHERE vapi_call_id = $1",
 				 1, argtypes);
 	if (vapi_execute(lookup_plan, arg, NULL, SPI_OK_SELECT) == 0)
 		return;
-	res->call_uuid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	res->call_uuid = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											 1, &isnull), false, UUID_LEN);
 	res->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 }
 
 /*
- * Upsert the event into its call row.  The event must have been resolved.
- * event_at falls back to now when the message has no usable timestamp.
+ * Upsert the event into its call row.  event_at falls back to now when the
+ * message has no usable timestamp.  What res points to is copied out of
+ * SPI's result, so it survives the rollback of an event's subtransaction.
  */
-void
-vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
+static void
+upsert(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 {
 	SPIPlanPtr	plan = prepare_upsert(ev);
 	Datum		values[NPARAMS];
@@ -315,11 +381,52 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	}
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	res->call_uuid = SPI_getbinval(tuple, desc, 1, &isnull);
+	res->call_uuid = datumCopy(SPI_getbinval(tuple, desc, 1, &isnull), false, UUID_LEN);
 	res->status = SPI_getvalue(tuple, desc, 2);
+	res->wrote = true;
 	res->inserted = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull));
 	res->changed = res->inserted || DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
 	res->org_id = SPI_getbinval(tuple, desc, 5, &isnull);
-	if (isnull)
-		res->org_id = (Datum) 0;
+	res->org_id = isnull ? (Datum) 0 : datumCopy(res->org_id, false, UUID_LEN);
+}
+
+/*
+ * Merge an event (its org resolved: vapi_resolve_org) into its call row.
+ * The row is read and locked first, the caller name is derived from what
+ * the row will hold once the event is merged (vapi_resolve_caller), then
+ * the upsert merges.  When there was no row to lock but the upsert found
+ * one (another delivery created it meanwhile), the upsert's ON CONFLICT
+ * has locked it: the name is derived again from what it now holds and the
+ * event merged again, which changes nothing but the name.  A fill-only
+ * event (vapi.reresolve) merges into the row only if there is one, and
+ * never replaces an org the row has by then.
+ */
+void
+vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
+{
+	VapiRow		row;
+	bool		found = fetch_row(ev->call_id, &row);
+	VapiMergeResult again;
+
+	memset(res, 0, sizeof(*res));
+	if (ev->fill_only)
+	{
+		if (!found)
+			return;				/* deleted meanwhile: not to be re-created */
+		if (row.org_id != (Datum) 0)
+			ev->isnull[VF_ORG_ID] = true;	/* resolved meanwhile: kept */
+	}
+	vapi_resolve_caller(ev, found ? &row : NULL);
+	upsert(ev, now, res);
+	if (found || res->inserted)
+		return;
+
+	if (!fetch_row(ev->call_id, &row))
+		elog(ERROR, "vapi_calls: call row vanished under its lock");
+	ev->recheck_caller = true;
+	vapi_resolve_caller(ev, &row);
+	upsert(ev, now, &again);
+	again.wrote = again.wrote || res->wrote;
+	again.changed = again.changed || res->changed;
+	*res = again;
 }

@@ -16,6 +16,12 @@
  * single INSERT ... ON CONFLICT of parameters, columns and immutable
  * functions (as Citus requires) at a tenth of the size.
  *
+ * A derived field (vapi_fields[].derived: the caller name, set by C from
+ * the merged row) is not merged by version: its incoming value, when it has
+ * one, replaces the stored one whenever the two differ.  vapi_field_wins
+ * applies the same rule to plain values, for C code that holds the stored
+ * row (resolve.c; a merge that writes the tuple directly).
+ *
  * Every function here follows SQL's semantics exactly: subscripts as
  * c.field_versions[i] does (NULL when out of range), the type's own
  * comparison and equality (with the column's collation) for values.
@@ -37,6 +43,7 @@ PG_FUNCTION_INFO_V1(vapi_merge_value);
 PG_FUNCTION_INFO_V1(vapi_merge_versions);
 PG_FUNCTION_INFO_V1(vapi_merge_wins);
 PG_FUNCTION_INFO_V1(vapi_merge_changed);
+PG_FUNCTION_INFO_V1(vapi_merge_status);
 
 /* The arguments before the (field, stored, incoming) triples of the tests. */
 #define TRIPLES_FIRST_ARG	2
@@ -78,16 +85,79 @@ version_at(FunctionCallInfo fcinfo, int argno, int field, int64 *version)
 	return true;
 }
 
-/* The type cache entry of argument argno, with what is asked for in flags. */
-static TypeCacheEntry *
-arg_type(FunctionCallInfo fcinfo, int argno, int flags)
+/* What the versions alone say about an incoming value (see field_rule). */
+typedef enum FieldRule
 {
-	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
-	TypeCacheEntry *tc;
+	RULE_LOSES,
+	RULE_WINS,
+	RULE_IF_GREATER,			/* a tie: the greater value wins */
+	RULE_IF_DISTINCT			/* a derived field: a different value wins */
+} FieldRule;
 
-	if (!OidIsValid(typid))
-		elog(ERROR, "vapi_calls: could not determine the type of merge argument %d", argno);
-	tc = lookup_type_cache(typid, flags);
+/* Is field number field (1-based, as in SQL) a derived one? */
+static bool
+is_derived(int field)
+{
+	return field >= 1 && field <= VF_NUM_FIELDS && vapi_fields[field - 1].derived;
+}
+
+/*
+ * The merge rule on versions.  A merged field: the incoming value wins when
+ * its version is higher than the stored one (a missing stored version
+ * counts as 0), or equal and the value greater.  A derived field (set by C
+ * from the merged row, vapi_calls.h) takes any incoming value that differs
+ * from the stored one, in value or version; without an incoming version
+ * the stored value stays.
+ */
+static FieldRule
+field_rule(bool derived, bool has_stored_v, int64 stored_v, bool has_incoming_v,
+		   int64 incoming_v)
+{
+	if (!has_incoming_v)
+		return RULE_LOSES;
+	if (derived)
+	{
+		if (incoming_v == 0)
+			return RULE_LOSES;
+		return (!has_stored_v || stored_v != incoming_v) ? RULE_WINS : RULE_IF_DISTINCT;
+	}
+	if (incoming_v > (has_stored_v ? stored_v : 0))
+		return RULE_WINS;
+	if (!has_stored_v || incoming_v != stored_v)
+		return RULE_LOSES;
+	return RULE_IF_GREATER;
+}
+
+/* Decide a tie of field_rule with the type's comparison (cmp) or equality (eq). */
+static bool
+decide_tie(FieldRule rule, FmgrInfo *cmp, FmgrInfo *eq, Oid collation,
+		   Datum stored, bool stored_null, Datum incoming, bool incoming_null)
+{
+	switch (rule)
+	{
+		case RULE_LOSES:
+			return false;
+		case RULE_WINS:
+			return true;
+		case RULE_IF_GREATER:
+			if (stored_null || incoming_null)
+				return false;
+			return DatumGetInt32(FunctionCall2Coll(cmp, collation, incoming, stored)) > 0;
+		case RULE_IF_DISTINCT:
+			if (stored_null || incoming_null)
+				return stored_null != incoming_null;
+			return !DatumGetBool(FunctionCall2Coll(eq, collation, incoming, stored));
+	}
+	return false;
+}
+
+/* The type cache entry of type typid, with the comparison or equality a rule needs. */
+static TypeCacheEntry *
+rule_type(Oid typid, FieldRule rule)
+{
+	int			flags = rule == RULE_IF_GREATER ? TYPECACHE_CMP_PROC_FINFO : TYPECACHE_EQ_OPR_FINFO;
+	TypeCacheEntry *tc = lookup_type_cache(typid, flags);
+
 	if ((flags & TYPECACHE_CMP_PROC_FINFO) && !OidIsValid(tc->cmp_proc_finfo.fn_oid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -101,33 +171,65 @@ arg_type(FunctionCallInfo fcinfo, int argno, int flags)
 	return tc;
 }
 
+/* The type cache entry of argument argno, with what is asked for in flags. */
+static TypeCacheEntry *
+arg_type(FunctionCallInfo fcinfo, int argno, int flags)
+{
+	Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (!OidIsValid(typid))
+		elog(ERROR, "vapi_calls: could not determine the type of merge argument %d", argno);
+	return rule_type(typid, flags == TYPECACHE_CMP_PROC_FINFO ? RULE_IF_GREATER : RULE_IF_DISTINCT);
+}
+
 /*
- * Does the incoming value of field win over the stored one?  As SQL's
- *   incoming_versions[field] > coalesce(stored_versions[field], 0)
- *   OR (incoming_versions[field] = stored_versions[field] AND incoming > stored)
- * with the arrays at arguments versions_arg and versions_arg + 1 and the
- * values at value_arg (stored) and value_arg + 1 (incoming).
+ * The merge rule of field f on plain values, for C callers that hold the
+ * stored row (resolve.c predicts the merged org and number with it; a
+ * direct-access merge can apply it to a fetched tuple): does the incoming
+ * value win over the stored one?  Exactly what the upsert's
+ * vapi.merge_value decides.
+ */
+bool
+vapi_field_wins(VapiField f, bool has_stored_v, int64 stored_v,
+				Datum stored, bool stored_null,
+				int64 incoming_v, Datum incoming, bool incoming_null, Oid collation)
+{
+	FieldRule	rule = field_rule(vapi_fields[f].derived, has_stored_v, stored_v,
+								  true, incoming_v);
+	TypeCacheEntry *tc;
+
+	if (rule == RULE_LOSES || rule == RULE_WINS)
+		return rule == RULE_WINS;
+	tc = rule_type(vapi_fields[f].type, rule);
+	return decide_tie(rule, &tc->cmp_proc_finfo, &tc->eq_opr_finfo, collation,
+					  stored, stored_null, incoming, incoming_null);
+}
+
+/*
+ * Does the incoming value of field win over the stored one?  The rule of
+ * field_rule, with the arrays at arguments versions_arg and versions_arg + 1
+ * and the values at value_arg (stored) and value_arg + 1 (incoming).
  */
 static bool
 incoming_wins(FunctionCallInfo fcinfo, int versions_arg, int field, int value_arg)
 {
 	int64		stored_v = 0;
-	int64		incoming_v;
+	int64		incoming_v = 0;
 	bool		has_stored_v = version_at(fcinfo, versions_arg, field, &stored_v);
+	bool		has_incoming_v = version_at(fcinfo, versions_arg + 1, field, &incoming_v);
+	FieldRule	rule = field_rule(is_derived(field), has_stored_v, stored_v,
+								  has_incoming_v, incoming_v);
 	TypeCacheEntry *tc;
 
-	if (!version_at(fcinfo, versions_arg + 1, field, &incoming_v))
+	if (rule == RULE_LOSES || rule == RULE_WINS)
+		return rule == RULE_WINS;
+	if (PG_ARGISNULL(value_arg) && PG_ARGISNULL(value_arg + 1))
 		return false;
-	if (incoming_v > (has_stored_v ? stored_v : 0))
-		return true;
-	if (!has_stored_v || incoming_v != stored_v ||
-		PG_ARGISNULL(value_arg) || PG_ARGISNULL(value_arg + 1))
-		return false;
-	/* a tie between two different deliveries: the greater value wins */
-	tc = arg_type(fcinfo, value_arg, TYPECACHE_CMP_PROC_FINFO);
-	return DatumGetInt32(FunctionCall2Coll(&tc->cmp_proc_finfo, PG_GET_COLLATION(),
-										   PG_GETARG_DATUM(value_arg + 1),
-										   PG_GETARG_DATUM(value_arg))) > 0;
+	tc = arg_type(fcinfo, value_arg, rule == RULE_IF_GREATER ?
+				  TYPECACHE_CMP_PROC_FINFO : TYPECACHE_EQ_OPR_FINFO);
+	return decide_tie(rule, &tc->cmp_proc_finfo, &tc->eq_opr_finfo, PG_GET_COLLATION(),
+					  PG_GETARG_DATUM(value_arg), PG_ARGISNULL(value_arg),
+					  PG_GETARG_DATUM(value_arg + 1), PG_ARGISNULL(value_arg + 1));
 }
 
 /* Are the two values of a pair distinct, as IS DISTINCT FROM? */
@@ -194,7 +296,8 @@ vapi_merge_value(PG_FUNCTION_ARGS)
 
 /*
  * SQL: vapi.merge_versions(stored bigint[], incoming bigint[]) returns bigint[]
- * Element by element, greatest(coalesce(stored[i], 0), incoming[i]).
+ * Element by element, greatest(coalesce(stored[i], 0), incoming[i]); for a
+ * derived field, incoming[i] unless it is missing or 0.
  */
 Datum
 vapi_merge_versions(PG_FUNCTION_ARGS)
@@ -220,7 +323,10 @@ vapi_merge_versions(PG_FUNCTION_ARGS)
 		bool		has_incoming = version_at(fcinfo, 1, field, &incoming_v);
 
 		(void) version_at(fcinfo, 0, field, &stored_v);
-		elems[i] = Int64GetDatum(has_incoming && incoming_v > stored_v ? incoming_v : stored_v);
+		if (is_derived(field))
+			elems[i] = Int64GetDatum(has_incoming && incoming_v != 0 ? incoming_v : stored_v);
+		else
+			elems[i] = Int64GetDatum(has_incoming && incoming_v > stored_v ? incoming_v : stored_v);
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, NULL, 1, &n, &lbound, INT8OID,
 											 sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -267,4 +373,21 @@ vapi_merge_changed(PG_FUNCTION_ARGS)
 			PG_RETURN_BOOL(true);
 	}
 	PG_RETURN_BOOL(false);
+}
+
+/*
+ * SQL: vapi.merge_status(rank smallint, ended_reason text) returns text
+ * The status a row of this (merged) rank and ended reason stores.
+ */
+Datum
+vapi_merge_status(PG_FUNCTION_ARGS)
+{
+	const char *status;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	status = vapi_status_of(PG_GETARG_INT16(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	if (status == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(status));
 }

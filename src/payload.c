@@ -32,10 +32,6 @@
 /* Longest call id we accept; Vapi's are uuids. */
 #define VAPI_MAX_CALL_ID_LEN	255
 
-/* 42 bits of milliseconds since 1970 reach the year 2109. */
-#define VAPI_TS_BITS			42
-#define VAPI_RANK_SHIFT			58
-
 #define P(...) ((const char *const[]) {__VA_ARGS__, NULL})
 
 /*
@@ -411,7 +407,7 @@ classify_type(JsonbContainer *msg, const JsonbValue *type, VapiEvent *ev)
 			ev->detail = "status-update without a known status: status left as it was";
 		return;
 	}
-	if (str_eq(type, "end-of-call-report"))
+	if (str_eq(type, "end-of-call-report") || str_eq(type, VAPI_EXPIRED_TYPE))
 	{
 		ev->rank = VAPI_RANK_TERMINAL;
 		return;
@@ -472,9 +468,9 @@ static int64
 event_version(Jsonb *payload, VapiEvent *ev)
 {
 	uint64		hash = hash_bytes((const unsigned char *) VARDATA_ANY(payload),
-								  VARSIZE_ANY_EXHDR(payload)) & 0xFFFF;
+								  VARSIZE_ANY_EXHDR(payload)) & VAPI_HASH_MASK;
 	int64		version = (int64) (((uint64) ev->rank << VAPI_RANK_SHIFT) |
-								   (version_ms(ev) << 16) | hash);
+								   (version_ms(ev) << VAPI_TS_SHIFT) | hash);
 
 	return version > 0 ? version : 1;
 }
@@ -487,7 +483,7 @@ event_version(Jsonb *payload, VapiEvent *ev)
 static int64
 earliest_wins_version(int64 version)
 {
-	return version ^ (int64) (VAPI_TS_MAX << 16);
+	return version ^ (int64) (VAPI_TS_MAX << VAPI_TS_SHIFT);
 }
 
 /* The lifecycle times: explicit startedAt/endedAt, else the event's own time. */
@@ -503,7 +499,7 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 	/* explicit values outrank times inferred from a status change */
 	if (has_started)
 		vapi_set_field(ev, VF_STARTED_AT, TimestampTzGetDatum(started),
-					   ev->version | (INT64CONST(1) << VAPI_PRIO_SHIFT));
+					   ev->version | ((int64) VAPI_TIME_EXPLICIT << VAPI_PRIO_SHIFT));
 	else if (ev->has_event_at && is_status_update && ev->rank == VAPI_RANK_IN_PROGRESS)
 	{
 		/* the call started at the first in-progress, not the last */
@@ -513,7 +509,7 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 
 	if (has_ended)
 		vapi_set_field(ev, VF_ENDED_AT, TimestampTzGetDatum(ended),
-					   ev->version | (INT64CONST(1) << VAPI_PRIO_SHIFT));
+					   ev->version | ((int64) VAPI_TIME_EXPLICIT << VAPI_PRIO_SHIFT));
 	else if (ev->has_event_at && is_status_update && ev->rank == VAPI_RANK_TERMINAL)
 		vapi_set_field(ev, VF_ENDED_AT, TimestampTzGetDatum(ev->event_at), ev->version);
 
@@ -566,6 +562,8 @@ read_call(JsonbContainer *msg, VapiEvent *ev)
 		ev->customer_name = get_text(msg, P("call", "customer", "name"));
 	if (ev->customer_number != NULL)
 		vapi_set_field(ev, VF_PHONE_NUMBER, PointerGetDatum(ev->customer_number), ev->version);
+	if (ev->customer_name != NULL)
+		vapi_set_field(ev, VF_CUSTOMER_NAME, PointerGetDatum(ev->customer_name), ev->version);
 
 	if (call_type != NULL)
 	{
@@ -631,6 +629,28 @@ read_outcome(JsonbContainer *msg, VapiEvent *ev)
 						 P("artifact", "stereoRecordingUrl"), P("stereoRecordingUrl")));
 	if ((analysis = get_object(msg, P("analysis"), &abuf)) != NULL)
 		vapi_set_field(ev, VF_ANALYSIS, object_jsonb(analysis), ev->version);
+}
+
+/*
+ * The expiry of vapi.expire_stale_calls (expire.c writes it): the
+ * extension's ended reason at the expiry's version, and nothing else; its
+ * timestamp (lastEventAt in the expiries of 0.1.0) is the call's last event
+ * time, so first/last_event_at stay.
+ */
+static void
+read_expiry(JsonbContainer *msg, VapiEvent *ev)
+{
+	JsonbValue	buf;
+	JsonbValue *older_than = get_string(msg, P("olderThan"), &buf);
+
+	/* 0.1.0 wrote expiries without a timestamp, with the time in lastEventAt */
+	if (!ev->has_event_at)
+		ev->has_event_at = get_timestamp(msg, P("lastEventAt"), &ev->event_at);
+	ev->version = VAPI_EXPIRY_VERSION;
+	vapi_set_field(ev, VF_ENDED_REASON, CStringGetTextDatum(VAPI_EXPIRED_REASON), ev->version);
+	ev->detail = older_than == NULL ? "expired: no end of call" :
+		psprintf("expired: no end of call within %.*s of its last event",
+				 Min(older_than->val.string.len, 100), older_than->val.string.val);
 }
 
 /* An event that carries nothing: every field absent. */
@@ -713,6 +733,11 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	if (ev->disposition != VAPI_APPLY)
 		return;
 
+	if (str_eq(type, VAPI_EXPIRED_TYPE))
+	{
+		read_expiry(msg, ev);
+		return;
+	}
 	ev->version = event_version(payload, ev);
 	read_call(msg, ev);
 	read_times(msg, ev, str_eq(type, "status-update") || str_eq(type, "call.started"));

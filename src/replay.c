@@ -17,7 +17,13 @@
  * without a timestamp counts from its received_at, as it did when ingested.
  *
  * Each event is applied inside an SPI connection of its own, released
- * after it, so memory stays flat however many events are replayed.
+ * after it, so memory stays flat however many events are replayed.  An
+ * event that changes nothing has its subtransaction rolled back
+ * (vapi_apply), which releases the row lock its merge took: a live
+ * delivery waits for one event's work at most, never for the replay's
+ * transaction, unless the replay changed that call.  A function called by
+ * SELECT cannot commit, so the rows a replay does change stay locked until
+ * its transaction ends, as any write does.
  *
  *-------------------------------------------------------------------------
  */
@@ -71,16 +77,26 @@ static SPIPlanPtr update_plan = NULL;
 static bool
 is_success(const char *outcome)
 {
-	return strcmp(outcome, "inserted") == 0 || strcmp(outcome, "updated") == 0 ||
-		strcmp(outcome, "unchanged") == 0;
+	return strcmp(outcome, VAPI_OUTCOME_INSERTED) == 0 ||
+		strcmp(outcome, VAPI_OUTCOME_UPDATED) == 0 ||
+		strcmp(outcome, VAPI_OUTCOME_UNCHANGED) == 0;
 }
 
-/* Does the replay's result replace the stored outcome and detail? */
+/*
+ * Does the replay's result replace the stored outcome and detail?  Not
+ * when it changes nothing after an earlier success, and not when a
+ * rejected delivery is rejected again: the reason stored with it may be
+ * one the payload reader cannot see (vapi_webhook's, for a body that could
+ * not be jsonb), and a replay must not overwrite it with a vaguer one.
+ */
 static bool
 rewrites_outcome(const char *previous, const char *previous_detail,
 				 const char *action, const char *detail)
 {
-	if (strcmp(action, "unchanged") == 0 && is_success(previous))
+	if (strcmp(action, VAPI_OUTCOME_UNCHANGED) == 0 && is_success(previous))
+		return false;
+	if (strcmp(action, VAPI_OUTCOME_REJECTED) == 0 &&
+		strcmp(previous, VAPI_OUTCOME_REJECTED) == 0)
 		return false;
 	if (strcmp(previous, action) != 0)
 		return true;

@@ -20,6 +20,11 @@
 #include "utils/jsonb.h"
 
 /*
+ * The ordering model (README, "Ordering model").  This header is its one
+ * home: the C code uses these names, and the SQL derives from them through
+ * the immutable functions of model.c (vapi.status_rank, vapi.terminal_rank,
+ * vapi.call_statuses, vapi.event_outcomes) and merge_fn.c (vapi.merge_*).
+ *
  * Status ranks.  Status never moves backwards: a call's rank is the highest
  * rank of any event applied to it.  Rank 0 means "this event implies no
  * status" (a status-update whose status we do not know).
@@ -31,6 +36,71 @@
 #define VAPI_RANK_IN_PROGRESS	4
 #define VAPI_RANK_FORWARDING	5
 #define VAPI_RANK_TERMINAL		6
+
+/*
+ * The version of an event, a positive int64, compared as a number:
+ *   bits 61-62  source priority (set per field by the resolver, below)
+ *   bits 58-60  status rank
+ *   bits 16-57  message.timestamp in milliseconds since 1970 (42 bits reach
+ *               2109; clamped; 0 without a timestamp)
+ *   bits 0-15   a hash of the delivery's bytes (ties broken on content)
+ * 0 means "no value" in vapi.calls.field_versions.
+ */
+#define VAPI_PRIO_SHIFT			61
+#define VAPI_PRIO_MASK			(INT64CONST(3) << VAPI_PRIO_SHIFT)
+#define VAPI_RANK_SHIFT			58
+#define VAPI_TS_SHIFT			16
+#define VAPI_TS_BITS			42
+#define VAPI_HASH_MASK			0xFFFF
+
+/* The source priority of a field version. */
+static inline int
+vapi_version_prio(int64 version)
+{
+	return (int) (version >> VAPI_PRIO_SHIFT);
+}
+
+/*
+ * Priorities for values whose source matters more than the event that
+ * carried them (org, times, caller name).  They sit above the event version.
+ */
+#define VAPI_ORG_FROM_METADATA	1
+#define VAPI_ORG_FROM_PHONE		2
+#define VAPI_ORG_FROM_ASSISTANT	3
+#define VAPI_TIME_EXPLICIT		1	/* startedAt/endedAt over inferred times */
+#define VAPI_NAME_UNKNOWN		0
+#define VAPI_NAME_FROM_VAPI		1
+#define VAPI_NAME_FROM_CONTACT	2
+
+/*
+ * The caller name is derived, not merged: it is a function of the row's
+ * merged org, customer number and Vapi's customer name (resolve.c), so its
+ * version is its source alone, and the same set of deliveries gives the
+ * same version whatever their order.
+ */
+static inline int64
+vapi_caller_version(int source)
+{
+	return ((int64) source << VAPI_PRIO_SHIFT) | 1;
+}
+
+/*
+ * The expiry (vapi.expire_stale_calls) is a synthetic event of this type:
+ * terminal, with the ended reason below, at the version just below every
+ * terminal event's, so that it outranks every non-terminal event and any
+ * real end outranks it.
+ */
+#define VAPI_EXPIRED_TYPE		"vapi.expired"
+#define VAPI_EXPIRED_REASON		"vapi_calls.expired-no-end-of-call-report"
+#define VAPI_EXPIRY_VERSION		((((int64) VAPI_RANK_TERMINAL) << VAPI_RANK_SHIFT) - 1)
+
+/* The outcomes of a delivery: the result's action, vapi.events.outcome. */
+#define VAPI_OUTCOME_INSERTED	"inserted"
+#define VAPI_OUTCOME_UPDATED	"updated"
+#define VAPI_OUTCOME_UNCHANGED	"unchanged"
+#define VAPI_OUTCOME_IGNORED	"ignored"
+#define VAPI_OUTCOME_REJECTED	"rejected"
+#define VAPI_OUTCOME_ERROR		"error"
 
 /*
  * What the payload reader decided to do with a delivery.
@@ -71,6 +141,7 @@ typedef enum VapiField
 	VF_STEREO_RECORDING_URL,
 	VF_ANALYSIS,
 	VF_METADATA,
+	VF_CUSTOMER_NAME,
 	VF_NUM_FIELDS
 } VapiField;
 
@@ -79,21 +150,10 @@ typedef struct VapiFieldInfo
 {
 	const char *column;
 	Oid			type;
+	bool		derived;		/* set from the merged row, not merged by version */
 } VapiFieldInfo;
 
 extern const VapiFieldInfo vapi_fields[VF_NUM_FIELDS];
-
-/*
- * Priorities for values whose source matters more than the event that
- * carried them (org and caller name).  They sit above the event version.
- */
-#define VAPI_PRIO_SHIFT			61
-#define VAPI_ORG_FROM_METADATA	1
-#define VAPI_ORG_FROM_PHONE		2
-#define VAPI_ORG_FROM_ASSISTANT	3
-#define VAPI_NAME_UNKNOWN		0
-#define VAPI_NAME_FROM_VAPI		1
-#define VAPI_NAME_FROM_CONTACT	2
 
 /*
  * One delivery, read.  Strings are palloc'd text in the per-call context.
@@ -119,6 +179,11 @@ typedef struct VapiEvent
 	Datum		metadata_org;	/* uuid from metadata.org_id */
 	bool		has_metadata_org;
 	bool		is_test_call;
+	bool		recheck_caller; /* look the caller up even if its inputs did not
+								 * change (vapi.reresolve) */
+	bool		fill_only;		/* only fill in an existing row: without a row
+								 * do nothing, and keep an org it has
+								 * (vapi.reresolve) */
 
 	/* the merged columns; versions are 0 where the value is absent */
 	Datum		value[VF_NUM_FIELDS];
@@ -134,15 +199,39 @@ extern void vapi_read_metadata_org(Jsonb *metadata, VapiEvent *ev);
 /* classify.c */
 extern const char *vapi_classify_ended_reason(const char *reason, int len);
 extern text *vapi_normalize_phone_text(const char *s, int len);
+
+/* model.c: the names of the ordering model */
 extern const char *vapi_rank_name(int rank);
+extern const char *vapi_status_of(int rank, text *ended_reason);
+
+/*
+ * A call row as the merge reads it, locked, before an event is merged into
+ * it: the inputs of the caller name and their versions.
+ */
+typedef struct VapiRow
+{
+	Datum		org_id;			/* (Datum) 0 when null */
+	text	   *phone_number;
+	text	   *customer_name;
+	text	   *caller_name;
+	int64		fversion[VF_NUM_FIELDS];	/* 0 where absent */
+} VapiRow;
 
 /* resolve.c */
-extern void vapi_resolve(VapiEvent *ev);
+extern void vapi_resolve_org(VapiEvent *ev);
+extern void vapi_resolve_caller(VapiEvent *ev, const VapiRow *row);
+
+/* merge_fn.c: the per-field merge rule, for SQL and for C callers */
+extern bool vapi_field_wins(VapiField f, bool has_stored_v, int64 stored_v,
+							Datum stored, bool stored_null,
+							int64 incoming_v, Datum incoming, bool incoming_null,
+							Oid collation);
 
 /* merge.c */
 typedef struct VapiMergeResult
 {
 	bool		inserted;
+	bool		wrote;			/* the row was written (inserted or updated) */
 	bool		changed;		/* a visible column changed */
 	Datum		call_uuid;
 	Datum		org_id;			/* vapi.calls.org_id; (Datum) 0 if null or not read */

@@ -61,6 +61,11 @@ SELECT vapi_ingest('{"message": {"type": "status-update", "status": "in-progress
   "customer": {"number": "+15550102020"}}}');
 SELECT vapi_ingest('{"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
   "timestamp": 1767225660000, "call": {"id": "call-up-1"}, "summary": "Asked about hours"}}');
+-- A row as 0.1.0 left it, whose caller name is Vapi's (source 1 in bits 61-62).
+INSERT INTO vapi.calls (vapi_call_id, caller_name, field_versions, first_event_at, last_event_at)
+VALUES ('call-up-legacy', 'Name From Vapi',
+        array_fill(0::bigint, ARRAY[8]) || ((1::bigint << 61) | 12345) || array_fill(0::bigint, ARRAY[12]),
+        '2026-01-01', '2026-01-01');
 SQL
 snapshot_data() {
 	psql_db "$1" <<'SQL'
@@ -127,6 +132,16 @@ echo "the comparison sees a column or a routine body that one side lacks"
 action=$(psql_db $db_upgraded -c "SELECT vapi_ingest('{\"message\": {\"type\": \"status-update\", \"status\": \"ended\",
   \"endedReason\": \"customer-ended-call\", \"timestamp\": 1767225700000, \"call\": {\"id\": \"call-up-2\"}}}')->>'action'")
 [ "$action" = inserted ] || fail "ingest after the upgrade gave '$action'"
+
+# The 0.1.0 row whose caller name was Vapi's has it as customer_name too, at
+# the version it came from.
+legacy=$(psql_db $db_upgraded -c "SELECT customer_name || ' ' || field_versions[22] FROM vapi.calls WHERE vapi_call_id = 'call-up-legacy'")
+[ "$legacy" = "Name From Vapi 12345" ] || fail "the 0.1.0 row's customer_name after the upgrade: '$legacy'"
+# Deliveries ingested by the new library before the update may fail (it
+# reads what the new SQL creates); they are kept, and a replay applies them.
+psql_db $db_upgraded -c "SELECT count(*) FROM vapi.replay(outcomes => '{error}')" >/dev/null
+caller=$(psql_db $db_upgraded -c "SELECT caller_name || ' ' || status FROM vapi.calls WHERE vapi_call_id = 'call-up-1'")
+[ "$caller" = "Grace Hopper completed" ] || fail "call-up-1 after the replay: '$caller'"
 
 for db in $db_upgraded $db_fresh; do
 	psql_db postgres -c "DROP DATABASE $db"
