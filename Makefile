@@ -30,6 +30,7 @@ REGRESS = \
 	ingest_shapes \
 	resolution \
 	bad_input \
+	never_raises \
 	operations \
 	convergence \
 	error_capture \

@@ -19,6 +19,7 @@
 #include <math.h>
 
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -490,6 +491,29 @@ earliest_wins_version(int64 version)
 	return version ^ (int64) (VAPI_TS_MAX << 16);
 }
 
+/* Is the number below zero? */
+static bool
+numeric_negative(Numeric n)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+											 NumericGetDatum(int64_to_numeric(0)))) < 0;
+}
+
+/*
+ * A non-negative number of milliseconds as a numeric of seconds with three
+ * decimals.  ms >= 0, so the text always parses.
+ */
+static Datum
+ms_to_seconds_numeric(int64 ms)
+{
+	char		buf[32];
+
+	Assert(ms >= 0);
+	snprintf(buf, sizeof(buf), INT64_FORMAT ".%03d", ms / 1000, (int) (ms % 1000));
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /* The lifecycle times: explicit startedAt/endedAt, else the event's own time. */
 static void
 read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
@@ -499,6 +523,7 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 	bool		has_started = get_timestamp(msg, P("startedAt"), &started);
 	bool		has_ended = get_timestamp(msg, P("endedAt"), &ended);
 	Numeric		duration = get_numeric(msg, P("durationSeconds"));
+	int64		usecs;
 
 	/* explicit values outrank times inferred from a status change */
 	if (has_started)
@@ -518,19 +543,24 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 		vapi_set_field(ev, VF_ENDED_AT, TimestampTzGetDatum(ev->event_at), ev->version);
 
 	if (duration != NULL)
-		vapi_set_field(ev, VF_DURATION_SECONDS, NumericGetDatum(duration), ev->version);
-	else if (has_started && has_ended && ended >= started)
 	{
-		/* whole milliseconds, as Vapi's own durationSeconds */
-		int64		ms = (ended - started) / 1000;
-		char		buf[32];
+		/* a negative duration is a bad value: skipped */
+		if (!numeric_negative(duration))
+			vapi_set_field(ev, VF_DURATION_SECONDS, NumericGetDatum(duration), ev->version);
+	}
+	else if (has_started && has_ended && !pg_sub_s64_overflow(ended, started, &usecs) &&
+			 usecs >= 0)
+	{
+		/*
+		 * Whole milliseconds, as Vapi's own durationSeconds.  Two valid
+		 * timestamps can be further apart than an int64 of microseconds
+		 * holds (startedAt 0, endedAt in the year 294000): such a pair has
+		 * no duration rather than a wrong one.
+		 */
+		int64		ms = usecs / 1000;
 
-		snprintf(buf, sizeof(buf), INT64_FORMAT ".%03d", ms / 1000, (int) (ms % 1000));
 		vapi_set_field(ev, VF_DURATION_SECONDS,
-					   DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-										   ObjectIdGetDatum(InvalidOid),
-										   Int32GetDatum(-1)),
-					   ev->version);
+					   ms_to_seconds_numeric(ms), ev->version);
 	}
 }
 

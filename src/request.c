@@ -11,7 +11,10 @@
  * raise on a malformed one: they are read with PostgreSQL's own JSON
  * parser (common/jsonapi.h), which reports syntax errors instead of
  * throwing.  Only the top-level members whose values are strings or
- * numbers are kept; anything else counts as absent.
+ * numbers are kept; anything else counts as absent.  That parser recurses
+ * once per level of nesting and raises "stack depth limit exceeded" past a
+ * few thousand, so a value nested deeper than VAPI_REQUEST_MAX_DEPTH is
+ * malformed: counted without recursion, before parsing.
  *
  * vapi.current_org() is the org of the request: the claim named by
  * vapi.jwt_org_claim, when it is a uuid.  The row level security policy
@@ -30,6 +33,14 @@
 #include "vapi_calls.h"
 
 PG_FUNCTION_INFO_V1(vapi_current_org);
+
+/*
+ * The deepest nesting of objects and arrays we parse.  PostgREST's headers
+ * are one level deep and JWT claims a few; the limit keeps the recursive
+ * parser far from the stack limit wherever it is called from (a row level
+ * security policy inside a deep query, too).
+ */
+#define VAPI_REQUEST_MAX_DEPTH	256
 
 /* Semantic actions return an error code from PostgreSQL 16 on. */
 #if PG_VERSION_NUM >= 160000
@@ -123,10 +134,44 @@ reader_scalar(void *state, char *token, JsonTokenType tokentype)
 }
 
 /*
+ * Is the JSON text json nested deeper than VAPI_REQUEST_MAX_DEPTH?  Counts
+ * brackets outside strings, without recursion; the text need not be valid
+ * (the parser checks that afterwards).
+ */
+static bool
+too_deep(const char *json)
+{
+	int			depth = 0;
+	bool		in_string = false;
+
+	for (const char *p = json; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == '{' || *p == '[')
+		{
+			if (++depth > VAPI_REQUEST_MAX_DEPTH)
+				return true;
+		}
+		else if (*p == '}' || *p == ']')
+			depth--;
+	}
+	return false;
+}
+
+/*
  * Read the setting named name as a JSON object into *obj.  Returns false
- * when it is set but is not a JSON object; an unset or empty setting is an
- * object without members, with obj->absent set.  Member names are
- * lower-cased (ASCII) when lower_names is true.
+ * when it is set but is not a JSON object, or is nested too deeply to read
+ * safely; an unset or empty setting is an object without members, with
+ * obj->absent set.  Member names are lower-cased (ASCII) when lower_names
+ * is true.
  */
 bool
 vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj)
@@ -142,6 +187,9 @@ vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj)
 		obj->absent = true;
 		return true;
 	}
+
+	if (too_deep(json))
+		return false;
 
 	memset(&reader, 0, sizeof(reader));
 	reader.lower_names = lower_names;
