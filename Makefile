@@ -31,6 +31,7 @@ REGRESS = \
 	resolution \
 	bad_input \
 	never_raises \
+	real_shapes \
 	operations \
 	convergence \
 	error_capture \

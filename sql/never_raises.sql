@@ -96,3 +96,4 @@ RESET request.jwt.claims;
 REVOKE ALL ON vapi.calls FROM regress_deep_reader;
 REVOKE ALL ON SCHEMA vapi FROM regress_deep_reader;
 DROP ROLE regress_deep_reader;
+TRUNCATE vapi.credentials RESTART IDENTITY;
