@@ -6,6 +6,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = vapi_calls
 OBJS = \
 	src/classify.o \
+	src/countries.o \
 	src/eventlog.o \
 	src/guc.o \
 	src/ingest.o \
@@ -32,6 +33,7 @@ REGRESS = \
 	bad_input \
 	never_raises \
 	real_shapes \
+	default_country \
 	operations \
 	convergence \
 	error_capture \

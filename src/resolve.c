@@ -105,11 +105,7 @@ is_web_call(VapiEvent *ev)
 static bool
 contact_name(Datum org, text *phone, Datum *name)
 {
-	Datum		args[2];
-
-	args[0] = org;
-	args[1] = PointerGetDatum(phone);
-	return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
+	return vapi_find_contact(org, phone, name);
 }
 
 /*
