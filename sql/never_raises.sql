@@ -97,3 +97,42 @@ REVOKE ALL ON vapi.calls FROM regress_deep_reader;
 REVOKE ALL ON SCHEMA vapi FROM regress_deep_reader;
 DROP ROLE regress_deep_reader;
 TRUNCATE vapi.credentials RESTART IDENTITY;
+
+-- A \u escape is converted to the database encoding while the JSON is
+-- parsed, which raised when the character has none there (\u4e00 in
+-- LATIN1): in a LATIN1 database such headers are now a refusal and such
+-- claims no org.
+CREATE DATABASE regress_vapi_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c regress_vapi_latin1
+SET client_min_messages = warning;
+CREATE EXTENSION vapi_calls;
+SELECT vapi.add_bearer_credential('tok-latin1') AS credential;
+CREATE FUNCTION pg_temp.deliver(headers text) RETURNS text
+	LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('request.headers', headers, true);
+	RETURN vapi_webhook('{"message": {"type": "hang", "call": {"id": "latin1"}}}'::json) ->> 'action';
+EXCEPTION WHEN sqlstate 'PT401' THEN
+	RETURN 'PT401 ' || SQLERRM;
+END
+$$;
+CREATE FUNCTION pg_temp.org(claims text) RETURNS text
+	LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('request.jwt.claims', claims, true);
+	RETURN coalesce(vapi.current_org()::text, '(none)');
+END
+$$;
+SELECT label, pg_temp.deliver(headers) AS webhook,
+       pg_temp.org('{"org_id": "aaaaaaaa-0000-0000-0000-00000000000a", "name": "' || escape || '"}') AS current_org
+  FROM (VALUES
+	(1, 'ASCII escape', '{"authorization": "Bearer tok-latin1", "x-name": "\u0041"}', '\u0041'),
+	(2, 'an escape LATIN1 has', '{"authorization": "Bearer tok-latin1", "x-name": "caf\u00e9"}', 'caf\u00e9'),
+	(3, 'an escape LATIN1 lacks', '{"authorization": "Bearer tok-latin1", "x-name": "\u4e00"}', '\u4e00'),
+	(4, 'a surrogate pair LATIN1 lacks', '{"authorization": "Bearer tok-latin1", "x-name": "\ud83d\ude00"}', '\ud83d\ude00'),
+	(5, 'an escaped backslash, not an escape', '{"authorization": "Bearer tok-latin1", "x-name": "\\u4e00"}', '\\u4e00'),
+	(6, 'a lone surrogate: malformed', '{"authorization": "Bearer tok-latin1", "x-name": "\ud800"}', '\ud800')
+  ) AS c(n, label, headers, escape)
+ ORDER BY n;
+\c contrib_regression
+DROP DATABASE regress_vapi_latin1;

@@ -14,7 +14,11 @@
  * numbers are kept; anything else counts as absent.  That parser recurses
  * once per level of nesting and raises "stack depth limit exceeded" past a
  * few thousand, so a value nested deeper than VAPI_REQUEST_MAX_DEPTH is
- * malformed: counted without recursion, before parsing.
+ * malformed: counted without recursion, before parsing.  It also converts
+ * every \u escape to the database encoding, and raises when a character
+ * has no equivalent there (\u4e00 in a LATIN1 database), so such a value
+ * is malformed too: checked, with a conversion that cannot raise, in the
+ * same pass.
  *
  * vapi.current_org() is the org of the request: the claim named by
  * vapi.jwt_org_claim, when it is a uuid.  The row level security policy
@@ -24,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -133,13 +138,66 @@ reader_scalar(void *state, char *token, JsonTokenType tokentype)
 	JSON_ACTION_DONE;
 }
 
+/* The value of the four hex digits at s, or -1. */
+static int
+hex4(const char *s)
+{
+	int			v = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = s[i];
+		int			d = (c >= '0' && c <= '9') ? c - '0' :
+			(c >= 'a' && c <= 'f') ? c - 'a' + 10 :
+			(c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
 /*
- * Is the JSON text json nested deeper than VAPI_REQUEST_MAX_DEPTH?  Counts
- * brackets outside strings, without recursion; the text need not be valid
- * (the parser checks that afterwards).
+ * Can the database encoding hold the character c, which a \u escape
+ * names?  Always in UTF8 and for ASCII; otherwise as pg_unicode_to_server()
+ * would convert it, but without raising.
  */
 static bool
-too_deep(const char *json)
+escape_convertible(pg_wchar c)
+{
+	static Oid	proc = InvalidOid;
+	static bool looked_up = false;
+	int			encoding = GetDatabaseEncoding();
+	unsigned char utf8[8];
+	unsigned char out[MAX_CONVERSION_GROWTH * 4 + 1];
+	int			len;
+
+	if (c <= 0x7F || encoding == PG_UTF8)
+		return true;
+	if (!is_valid_unicode_codepoint(c) || encoding == PG_SQL_ASCII)
+		return false;
+	if (!looked_up)
+	{
+		proc = FindDefaultConversionProc(PG_UTF8, encoding);
+		looked_up = true;
+	}
+	if (!OidIsValid(proc))
+		return false;
+	unicode_to_utf8(c, utf8);
+	len = pg_utf_mblen(utf8);
+	return pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding, utf8, len,
+										 out, sizeof(out), true) == len;
+}
+
+/*
+ * Would parsing the JSON text json raise?  True when it is nested deeper
+ * than VAPI_REQUEST_MAX_DEPTH, or a \u escape in it names a character the
+ * database encoding lacks.  One pass, without recursion; the text need not
+ * be valid JSON (the parser reports what else is wrong, without raising).
+ */
+static bool
+unsafe_to_parse(const char *json)
 {
 	int			depth = 0;
 	bool		in_string = false;
@@ -148,7 +206,23 @@ too_deep(const char *json)
 	{
 		if (in_string)
 		{
-			if (*p == '\\' && p[1] != '\0')
+			if (*p == '\\' && p[1] == 'u' && hex4(p + 2) >= 0)
+			{
+				pg_wchar	c = hex4(p + 2);
+
+				p += 5;
+				/* a surrogate pair is one character */
+				if (c >= 0xD800 && c <= 0xDBFF && p[1] == '\\' && p[2] == 'u' &&
+					hex4(p + 3) >= 0xDC00 && hex4(p + 3) <= 0xDFFF)
+				{
+					c = 0x10000 + ((c - 0xD800) << 10) + (hex4(p + 3) - 0xDC00);
+					p += 6;
+				}
+				/* a lone surrogate is the parser's error to report */
+				if (!(c >= 0xD800 && c <= 0xDFFF) && !escape_convertible(c))
+					return true;
+			}
+			else if (*p == '\\' && p[1] != '\0')
 				p++;
 			else if (*p == '"')
 				in_string = false;
@@ -168,8 +242,8 @@ too_deep(const char *json)
 
 /*
  * Read the setting named name as a JSON object into *obj.  Returns false
- * when it is set but is not a JSON object, or is nested too deeply to read
- * safely; an unset or empty setting is an object without members, with
+ * when it is set but is not a JSON object, or cannot be parsed without
+ * raising (unsafe_to_parse); an unset or empty setting is an object without members, with
  * obj->absent set.  Member names are lower-cased (ASCII) when lower_names
  * is true.
  */
@@ -188,7 +262,7 @@ vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj)
 		return true;
 	}
 
-	if (too_deep(json))
+	if (unsafe_to_parse(json))
 		return false;
 
 	memset(&reader, 0, sizeof(reader));
