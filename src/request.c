@@ -138,24 +138,15 @@ reader_scalar(void *state, char *token, JsonTokenType tokentype)
 	JSON_ACTION_DONE;
 }
 
-/* The value of the four hex digits at s, or -1. */
+/* The value of the four hex digits at s (a NUL-terminated string), or -1. */
 static int
 hex4(const char *s)
 {
-	int			v = 0;
+	uint8		b[2];
 
-	for (int i = 0; i < 4; i++)
-	{
-		char		c = s[i];
-		int			d = (c >= '0' && c <= '9') ? c - '0' :
-			(c >= 'a' && c <= 'f') ? c - 'a' + 10 :
-			(c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-
-		if (d < 0)
-			return -1;
-		v = v * 16 + d;
-	}
-	return v;
+	if (strnlen(s, 4) < 4 || vapi_decode_hex(s, 4, b, 2) != 2)
+		return -1;
+	return b[0] << 8 | b[1];
 }
 
 /*
