@@ -9,6 +9,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcroot)$(EXT
 MODULE_big = vapi_calls
 OBJS = \
 	src/classify.o \
+	src/countries.o \
 	src/eventlog.o \
 	src/guc.o \
 	src/ingest.o \
@@ -35,6 +36,9 @@ REGRESS = \
 	ingest_shapes \
 	resolution \
 	bad_input \
+	never_raises \
+	real_shapes \
+	default_country \
 	operations \
 	convergence \
 	error_capture \

@@ -543,3 +543,9 @@ $$;
 COMMENT ON PROCEDURE vapi.replay_by_call(timestamptz, timestamptz, text[], text[], bigint, bigint) IS
 	'vapi.replay one call at a time, committing after each call; returns the events replayed and how many changed a row';
 REVOKE ALL ON PROCEDURE vapi.replay_by_call(timestamptz, timestamptz, text[], text[], bigint, bigint) FROM PUBLIC;
+-- Issue 12: vapi.default_country, national numbers in E.164
+CREATE FUNCTION vapi.normalize_phone(phone text, country text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_normalize_phone_country_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.normalize_phone(text, text) IS
+	'E.164 for a phone number, a national one read as of country (ISO 3166 alpha-2, trunk prefix dropped); NULL or empty country: as normalize_phone(phone)';

@@ -33,6 +33,14 @@ CREATE FUNCTION vapi.normalize_phone(text) RETURNS text
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION vapi.normalize_phone(text) IS
 	'Digits of a phone number, with a leading + when international (+ or 00); NULL without digits';
+-- vapi.default_country needs no index of its own: the contact lookup turns
+-- the caller's number into the forms that mean it there (src/classify.c)
+-- and finds them with the index on vapi.normalize_phone(phone).
+CREATE FUNCTION vapi.normalize_phone(phone text, country text) RETURNS text
+	AS 'MODULE_PATHNAME', 'vapi_normalize_phone_country_sql'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.normalize_phone(text, text) IS
+	'E.164 for a phone number, a national one read as of country (ISO 3166 alpha-2, trunk prefix dropped); NULL or empty country: as normalize_phone(phone)';
 
 CREATE FUNCTION vapi.classify_ended_reason(text) RETURNS text
 	AS 'MODULE_PATHNAME', 'vapi_classify_ended_reason_sql'

@@ -12,6 +12,13 @@
  * contact matching compares on; both are IMMUTABLE and used in indexes and
  * in the upsert, so their answers must never depend on settings.
  *
+ * vapi.normalize_phone(phone, country) reads a national number as one of
+ * that country (countries.c) and answers E.164.  It is a function of the
+ * one-argument answer, so a lookup under vapi.default_country can go the
+ * other way: from the caller's E.164 number to the few one-argument forms
+ * that mean it in that country (vapi_phone_candidates), which the index on
+ * vapi.normalize_phone(phone) finds, whatever the setting is or becomes.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,6 +30,7 @@
 
 PG_FUNCTION_INFO_V1(vapi_classify_ended_reason_sql);
 PG_FUNCTION_INFO_V1(vapi_normalize_phone_sql);
+PG_FUNCTION_INFO_V1(vapi_normalize_phone_country_sql);
 
 /* Normal ends of a conversation: either side hung up, a timeout, a hand-off. */
 static const char *const completed_reasons[] = {
@@ -209,4 +217,166 @@ vapi_normalize_phone_sql(PG_FUNCTION_ARGS)
 	if (result == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(result);
+}
+
+/* Does the string s of length len start with prefix (not empty)? */
+static bool
+starts_with(const char *s, int len, const char *prefix)
+{
+	int			n = strlen(prefix);
+
+	return n > 0 && len > n && memcmp(s, prefix, n) == 0;
+}
+
+/* '+', then a, then b (of length blen), as text. */
+static text *
+plus_concat(const char *a, const char *b, int blen)
+{
+	int			alen = strlen(a);
+	text	   *t = (text *) palloc(VARHDRSZ + 1 + alen + blen);
+
+	SET_VARSIZE(t, VARHDRSZ + 1 + alen + blen);
+	VARDATA(t)[0] = '+';
+	memcpy(VARDATA(t) + 1, a, alen);
+	memcpy(VARDATA(t) + 1 + alen, b, blen);
+	return t;
+}
+
+/* Fewer national digits than this are a short code or an extension. */
+#define VAPI_MIN_NATIONAL_DIGITS	4
+
+/*
+ * A one-argument normalized number (vapi_normalize_phone_text's answer) in
+ * E.164 for country: an international number as it is; a national one
+ * after the country's international prefix is its international number,
+ * else with the trunk prefix dropped and the calling code put in front.
+ * With no country, or fewer than VAPI_MIN_NATIONAL_DIGITS digits left
+ * (911, an extension), phone itself.
+ */
+text *
+vapi_phone_to_e164(text *phone, const VapiCountry *country)
+{
+	const char *s = VARDATA_ANY(phone);
+	int			len = VARSIZE_ANY_EXHDR(phone);
+
+	if (country == NULL || len == 0 || s[0] == '+')
+		return phone;
+	if (starts_with(s, len, country->idd))
+	{
+		int			n = strlen(country->idd);
+
+		return plus_concat("", s + n, len - n);
+	}
+	if (starts_with(s, len, country->trunk))
+	{
+		int			n = strlen(country->trunk);
+
+		if (len - n >= VAPI_MIN_NATIONAL_DIGITS)
+			return plus_concat(country->code, s + n, len - n);
+	}
+	else if (len >= VAPI_MIN_NATIONAL_DIGITS)
+		return plus_concat(country->code, s, len);
+	return phone;
+}
+
+/* Is t the text of s (of length len)? */
+static bool
+text_is(text *t, const char *s, int len)
+{
+	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
+}
+
+/* A candidate: s followed by tail, kept when it means e164 in country. */
+static void
+add_candidate(text **out, int *n, const char *s, const char *tail, int tlen,
+			  text *e164, const VapiCountry *country)
+{
+	int			slen = strlen(s);
+	text	   *t = (text *) palloc(VARHDRSZ + slen + tlen);
+	text	   *back;
+
+	SET_VARSIZE(t, VARHDRSZ + slen + tlen);
+	memcpy(VARDATA(t), s, slen);
+	memcpy(VARDATA(t) + slen, tail, tlen);
+	back = vapi_phone_to_e164(t, country);
+	if (text_is(back, VARDATA_ANY(e164), VARSIZE_ANY_EXHDR(e164)))
+		out[(*n)++] = t;
+}
+
+/*
+ * Every one-argument normalized number that means phone (itself a
+ * one-argument normalized number) in country: phone in E.164, and that
+ * number dialled from the country (after its international prefix) and
+ * written nationally (with and without the trunk prefix).  Each one is
+ * checked by going back through vapi_phone_to_e164, so the set is exactly
+ * the numbers vapi.normalize_phone(x, country) sends to the same E.164.
+ * Returns how many (at most VAPI_MAX_PHONE_CANDIDATES); with no country,
+ * phone alone.
+ */
+int
+vapi_phone_candidates(text *phone, const VapiCountry *country, text **candidates)
+{
+	text	   *e164 = vapi_phone_to_e164(phone, country);
+	const char *d = VARDATA_ANY(e164) + 1;	/* the digits after '+' */
+	int			dlen = VARSIZE_ANY_EXHDR(e164) - 1;
+	int			n = 0;
+
+	candidates[n++] = e164;
+	if (country == NULL || dlen < 0 || VARDATA_ANY(e164)[0] != '+')
+		return n;
+	if (country->idd[0] != '\0')
+		add_candidate(candidates, &n, country->idd, d, dlen, e164, country);
+	if (starts_with(d, dlen, country->code))
+	{
+		int			clen = strlen(country->code);
+
+		if (country->trunk[0] != '\0')
+			add_candidate(candidates, &n, country->trunk, d + clen, dlen - clen,
+						  e164, country);
+		add_candidate(candidates, &n, "", d + clen, dlen - clen, e164, country);
+	}
+	Assert(n <= VAPI_MAX_PHONE_CANDIDATES);
+	return n;
+}
+
+/* The country named by a SQL argument; NULL for none ('' or NULL). */
+static const VapiCountry *
+country_arg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *iso;
+	const VapiCountry *country;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	iso = PG_GETARG_TEXT_PP(argno);
+	if (VARSIZE_ANY_EXHDR(iso) == 0)
+		return NULL;
+	country = vapi_find_country(VARDATA_ANY(iso), VARSIZE_ANY_EXHDR(iso));
+	if (country == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a country code that vapi_calls knows", text_to_cstring(iso)),
+				 errhint("Use an ISO 3166 alpha-2 code, such as US or GB.")));
+	return country;
+}
+
+/*
+ * SQL: vapi.normalize_phone(phone text, country text) returns text,
+ * immutable, not strict: a NULL or empty country is no country (the
+ * one-argument answer); a NULL phone is NULL.
+ */
+Datum
+vapi_normalize_phone_country_sql(PG_FUNCTION_ARGS)
+{
+	const VapiCountry *country = country_arg(fcinfo, 1);
+	text	   *phone;
+	text	   *result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	phone = PG_GETARG_TEXT_PP(0);
+	result = vapi_normalize_phone_text(VARDATA_ANY(phone), VARSIZE_ANY_EXHDR(phone));
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(vapi_phone_to_e164(result, country));
 }

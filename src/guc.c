@@ -33,6 +33,10 @@ static const struct config_enum_entry log_events_options[] = {
 
 char	   *vapi_jwt_org_claim = NULL;
 
+/* vapi.default_country: its text, and the country it names (NULL: none) */
+static char *default_country_setting = NULL;
+const VapiCountry *vapi_default_country = NULL;
+
 void		_PG_init(void);
 
 /* Check hook of the source settings: a schema-qualified relation name. */
@@ -59,6 +63,30 @@ check_jwt_org_claim(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Check hook of vapi.default_country: empty (no country) or an ISO 3166
+ * alpha-2 code the country table knows, in any case.
+ */
+static bool
+check_default_country(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		vapi_find_country(*newval, strlen(*newval)) != NULL)
+		return true;
+	GUC_check_errdetail("\"%s\" is not an ISO 3166 alpha-2 country code that vapi_calls knows.",
+						*newval);
+	GUC_check_errhint("Use a code such as US, GB or DE, or an empty string for none.");
+	return false;
+}
+
+/* Assign hook of vapi.default_country: the country its checked value names. */
+static void
+assign_default_country(const char *newval, void *extra)
+{
+	vapi_default_country = (newval == NULL || newval[0] == '\0') ? NULL :
+		vapi_find_country(newval, strlen(newval));
 }
 
 /* Define the settings. */
@@ -110,6 +138,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_source_name, NULL, NULL);
+
+	DefineCustomStringVariable("vapi.default_country",
+							   "The country whose national phone numbers contacts are matched in.",
+							   "An ISO 3166 alpha-2 code such as US or GB: a contact's phone written without + or 00 is read as a number of that country, with its trunk prefix dropped. Empty: no country, numbers match digit for digit.",
+							   &default_country_setting,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_default_country, assign_default_country, NULL);
 
 	DefineCustomStringVariable("vapi.jwt_org_claim",
 							   "The JWT claim that holds a reader's org, for row level security on vapi.calls.",

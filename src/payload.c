@@ -19,6 +19,7 @@
 #include <math.h>
 
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -486,6 +487,29 @@ earliest_wins_version(int64 version)
 	return version ^ (int64) (VAPI_TS_MAX << VAPI_TS_SHIFT);
 }
 
+/* Is the number below zero? */
+static bool
+numeric_negative(Numeric n)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+											 NumericGetDatum(int64_to_numeric(0)))) < 0;
+}
+
+/*
+ * A non-negative number of milliseconds as a numeric of seconds with three
+ * decimals.  ms >= 0, so the text always parses.
+ */
+static Datum
+ms_to_seconds_numeric(int64 ms)
+{
+	char		buf[32];
+
+	Assert(ms >= 0);
+	snprintf(buf, sizeof(buf), INT64_FORMAT ".%03d", ms / 1000, (int) (ms % 1000));
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /* The lifecycle times: explicit startedAt/endedAt, else the event's own time. */
 static void
 read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
@@ -495,6 +519,7 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 	bool		has_started = get_timestamp(msg, P("startedAt"), &started);
 	bool		has_ended = get_timestamp(msg, P("endedAt"), &ended);
 	Numeric		duration = get_numeric(msg, P("durationSeconds"));
+	int64		usecs;
 
 	/* explicit values outrank times inferred from a status change */
 	if (has_started)
@@ -514,20 +539,172 @@ read_times(JsonbContainer *msg, VapiEvent *ev, bool is_status_update)
 		vapi_set_field(ev, VF_ENDED_AT, TimestampTzGetDatum(ev->event_at), ev->version);
 
 	if (duration != NULL)
-		vapi_set_field(ev, VF_DURATION_SECONDS, NumericGetDatum(duration), ev->version);
-	else if (has_started && has_ended && ended >= started)
 	{
-		/* whole milliseconds, as Vapi's own durationSeconds */
-		int64		ms = (ended - started) / 1000;
-		char		buf[32];
-
-		snprintf(buf, sizeof(buf), INT64_FORMAT ".%03d", ms / 1000, (int) (ms % 1000));
-		vapi_set_field(ev, VF_DURATION_SECONDS,
-					   DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-										   ObjectIdGetDatum(InvalidOid),
-										   Int32GetDatum(-1)),
-					   ev->version);
+		/* a negative duration is a bad value: skipped */
+		if (!numeric_negative(duration))
+			vapi_set_field(ev, VF_DURATION_SECONDS, NumericGetDatum(duration), ev->version);
 	}
+	else if (has_started && has_ended && !pg_sub_s64_overflow(ended, started, &usecs) &&
+			 usecs >= 0)
+	{
+		/*
+		 * Whole milliseconds, as Vapi's own durationSeconds.  Two valid
+		 * timestamps can be further apart than an int64 of microseconds
+		 * holds (startedAt 0, endedAt in the year 294000): such a pair has
+		 * no duration rather than a wrong one.
+		 */
+		int64		ms = usecs / 1000;
+
+		vapi_set_field(ev, VF_DURATION_SECONDS,
+					   ms_to_seconds_numeric(ms), ev->version);
+	}
+}
+
+/*
+ * Our number on an outbound call: the message's phone number, else the
+ * call's own (a transient number, with no phoneNumberId), in the field of
+ * each provider's DTO (number; twilioPhoneNumber and vonagePhoneNumber for
+ * imported numbers).
+ */
+static const char *const *const our_number_paths[] = {
+	P("phoneNumber", "number"),
+	P("phoneNumber", "twilioPhoneNumber"),
+	P("phoneNumber", "vonagePhoneNumber"),
+	P("call", "phoneNumber", "number"),
+	P("call", "phoneNumber", "twilioPhoneNumber"),
+	P("call", "phoneNumber", "vonagePhoneNumber"),
+	NULL
+};
+
+/*
+ * Where a call's metadata lives, most specific first: the overrides of the
+ * call's assistant or squad, the message's assistant, the call's inline
+ * (transient) assistant, the legacy call.metadata.
+ */
+static const char *const *const metadata_paths[] = {
+	P("call", "assistantOverrides", "metadata"),
+	P("call", "squadOverrides", "metadata"),
+	P("assistant", "metadata"),
+	P("call", "assistant", "metadata"),
+	P("call", "metadata"),
+	NULL
+};
+
+#define VAPI_METADATA_SOURCES	5
+
+/*
+ * The deepest metadata value merge_metadata() rebuilds: building a jsonb
+ * recurses once per level, and the reader must not raise.
+ */
+#define VAPI_MERGE_MAX_DEPTH	256
+
+/* Is the container nested deeper than VAPI_MERGE_MAX_DEPTH?  No recursion. */
+static bool
+container_too_deep(JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+		{
+			if (++depth > VAPI_MERGE_MAX_DEPTH)
+				return true;
+		}
+		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+			depth--;
+	}
+	return false;
+}
+
+/*
+ * The union of n metadata objects, src[0] winning over src[1] and so on
+ * when they share a key.  NULL when one is too deep to rebuild safely.
+ */
+static Jsonb *
+merge_metadata(JsonbContainer **src, int n)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res = NULL;
+
+	for (int i = 0; i < n; i++)
+		if (container_too_deep(src[i]))
+			return NULL;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbIterator *it = JsonbIteratorInit(src[i]);
+		JsonbValue	key;
+		JsonbValue	val;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+		{
+			bool		shadowed = false;
+			JsonbValue	buf;
+
+			if (tok != WJB_KEY)
+				continue;
+			for (int j = 0; j < i && !shadowed; j++)
+				shadowed = getKeyJsonValueFromContainer(src[j], key.val.string.val,
+														key.val.string.len, &buf) != NULL;
+			tok = JsonbIteratorNext(&it, &val, true);
+			Assert(tok == WJB_VALUE);
+			if (shadowed)
+				continue;
+			pushJsonbValue(&state, WJB_KEY, &key);
+			pushJsonbValue(&state, WJB_VALUE, &val);
+		}
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * The call's metadata: every metadata object the message carries, merged
+ * key by key in the order of metadata_paths (the first to have a key wins).
+ * The stored metadata, the test-call flag and the metadata org all read
+ * the merged object.  Should a rebuild be unsafe (nesting past
+ * VAPI_MERGE_MAX_DEPTH), the first object stands alone.
+ */
+static void
+read_metadata(JsonbContainer *msg, VapiEvent *ev)
+{
+	JsonbValue	bufs[VAPI_METADATA_SOURCES];
+	JsonbContainer *src[VAPI_METADATA_SOURCES];
+	int			n = 0;
+	Jsonb	   *merged = NULL;
+	JsonbContainer *metadata;
+
+	StaticAssertStmt(lengthof(metadata_paths) == VAPI_METADATA_SOURCES + 1,
+					 "one buffer per metadata path");
+	for (int i = 0; metadata_paths[i] != NULL; i++)
+		if (get_object(msg, metadata_paths[i], &bufs[n]) != NULL)
+		{
+			src[n] = bufs[n].val.binary.data;
+			n++;
+		}
+	if (n == 0)
+		return;
+	if (n > 1)
+		merged = merge_metadata(src, n);
+	if (merged != NULL)
+	{
+		metadata = &merged->root;
+		vapi_set_field(ev, VF_METADATA, JsonbPGetDatum(merged), ev->version);
+	}
+	else
+	{
+		metadata = src[0];
+		vapi_set_field(ev, VF_METADATA, object_jsonb(&bufs[0]), ev->version);
+	}
+	if (metadata_is_test(metadata))
+		ev->is_test_call = true;
+	read_metadata_org(metadata, ev);
 }
 
 /* The call snapshot: ids, type, direction, customer, metadata. */
@@ -536,8 +713,6 @@ read_call(JsonbContainer *msg, VapiEvent *ev)
 {
 	JsonbValue	buf;
 	JsonbValue *call_type = get_string(msg, P("call", "type"), &buf);
-	JsonbValue	mbuf;
-	JsonbValue *metadata;
 	text	   *t;
 	const char *direction = NULL;
 
@@ -578,8 +753,7 @@ read_call(JsonbContainer *msg, VapiEvent *ev)
 		else if (str_eq(call_type, "outboundPhoneCall"))
 		{
 			direction = "outbound";
-			if ((t = get_text(msg, P("phoneNumber", "number"))) != NULL)
-				vapi_set_field(ev, VF_FROM_NUMBER, PointerGetDatum(t), ev->version);
+			set_text_first(ev, VF_FROM_NUMBER, msg, our_number_paths);
 		}
 		else if (str_eq(call_type, "webCall") || str_eq(call_type, "vapi.websocketCall"))
 			direction = "web";
@@ -589,23 +763,17 @@ read_call(JsonbContainer *msg, VapiEvent *ev)
 			ev->is_test_call = true;
 	}
 
-	metadata = get_object(msg, P("call", "assistantOverrides", "metadata"), &mbuf);
-	if (metadata == NULL)
-		metadata = get_object(msg, P("assistant", "metadata"), &mbuf);
-	if (metadata == NULL)
-		metadata = get_object(msg, P("call", "metadata"), &mbuf);
-	if (metadata != NULL)
-	{
-		vapi_set_field(ev, VF_METADATA, object_jsonb(metadata), ev->version);
-		if (metadata_is_test(metadata->val.binary.data))
-			ev->is_test_call = true;
-		read_metadata_org(metadata->val.binary.data, ev);
-	}
+	read_metadata(msg, ev);
 }
 
-/* The end-of-call data: reason, cost, transcript, summary, recordings, analysis. */
+/*
+ * The end-of-call data: reason, cost, transcript, summary, recordings,
+ * analysis.  utterance says the message is a transcript message, whose
+ * top-level transcript is one utterance (often a partial one), not the
+ * call's: only its artifact.transcript is the whole call's.
+ */
 static void
-read_outcome(JsonbContainer *msg, VapiEvent *ev)
+read_outcome(JsonbContainer *msg, VapiEvent *ev, bool utterance)
 {
 	JsonbValue	abuf;
 	JsonbValue *analysis;
@@ -614,8 +782,11 @@ read_outcome(JsonbContainer *msg, VapiEvent *ev)
 	set_text_first(ev, VF_ENDED_REASON, msg, PATHS(P("endedReason")));
 	if ((cost = get_numeric(msg, P("cost"))) != NULL)
 		vapi_set_field(ev, VF_COST, NumericGetDatum(cost), ev->version);
-	set_text_first(ev, VF_TRANSCRIPT, msg,
-				   PATHS(P("artifact", "transcript"), P("transcript")));
+	if (utterance)
+		set_text_first(ev, VF_TRANSCRIPT, msg, PATHS(P("artifact", "transcript")));
+	else
+		set_text_first(ev, VF_TRANSCRIPT, msg,
+					   PATHS(P("artifact", "transcript"), P("transcript")));
 	set_text_first(ev, VF_SUMMARY, msg,
 				   PATHS(P("analysis", "summary"), P("summary")));
 	set_text_first(ev, VF_SENTIMENT, msg,
@@ -653,6 +824,32 @@ read_expiry(JsonbContainer *msg, VapiEvent *ev)
 				 Min(older_than->val.string.len, 100), older_than->val.string.val);
 }
 
+/* The type of a tool-calls message that does not say it. */
+static const JsonbValue tool_calls_type = {
+	.type = jbvString,
+	.val.string = {.len = 10,.val = "tool-calls"}
+};
+
+/*
+ * A message without a type (or with a null one) that is a tool-calls
+ * message all the same: the SDK types ServerMessageToolCalls.type as
+ * optional, and its toolCallList (or toolWithToolCallList) array as required.
+ */
+static bool
+is_untyped_tool_calls(JsonbContainer *msg)
+{
+	JsonbValue	buf;
+	JsonbValue *v;
+
+	v = get_path(msg, P("type"), &buf);
+	if (v != NULL && v->type != jbvNull)
+		return false;			/* a type of the wrong kind is not missing */
+	v = get_path(msg, P("toolCallList"), &buf);
+	if (v == NULL)
+		v = get_path(msg, P("toolWithToolCallList"), &buf);
+	return v != NULL && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
 /* An event that carries nothing: every field absent. */
 void
 vapi_init_event(VapiEvent *ev)
@@ -673,7 +870,7 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	JsonbValue	buf;
 	JsonbValue *v;
 	JsonbValue	typebuf;
-	JsonbValue *type;
+	const JsonbValue *type;
 
 	vapi_init_event(ev);
 	ev->disposition = VAPI_REJECT;
@@ -702,7 +899,21 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 		msg = v->val.binary.data;
 	}
 
+	/*
+	 * 2. the call id, read before the type so that a delivery rejected for
+	 * its type is still filed under its call
+	 */
+	v = get_path(msg, P("call", "id"), &buf);
+	if (v != NULL && v->type == jbvString && v->val.string.len > 0 &&
+		v->val.string.len <= VAPI_MAX_CALL_ID_LEN)
+		ev->call_id = string_text(v);
+
 	type = get_string(msg, P("type"), &typebuf);
+	if (type == NULL && is_untyped_tool_calls(msg))
+	{
+		type = &tool_calls_type;
+		ev->detail = "message.type is missing: read as tool-calls (the message has a tool call list)";
+	}
 	if (type == NULL)
 	{
 		ev->detail = "message.type is missing or not a string";
@@ -713,12 +924,7 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	ev->status_name = vapi_rank_name(ev->rank);
 	ev->has_event_at = get_timestamp(msg, P("timestamp"), &ev->event_at);
 
-	/* 2. the call id */
-	v = get_path(msg, P("call", "id"), &buf);
-	if (v != NULL && v->type == jbvString && v->val.string.len > 0 &&
-		v->val.string.len <= VAPI_MAX_CALL_ID_LEN)
-		ev->call_id = string_text(v);
-	else if (ev->disposition == VAPI_APPLY)
+	if (ev->call_id == NULL && ev->disposition == VAPI_APPLY)
 	{
 		ev->disposition = VAPI_REJECT;
 		if (v == NULL)
@@ -741,5 +947,5 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	ev->version = event_version(payload, ev);
 	read_call(msg, ev);
 	read_times(msg, ev, str_eq(type, "status-update") || str_eq(type, "call.started"));
-	read_outcome(msg, ev);
+	read_outcome(msg, ev, str_eq(type, "transcript") || str_prefix(type, "transcript["));
 }

@@ -11,7 +11,14 @@
  * raise on a malformed one: they are read with PostgreSQL's own JSON
  * parser (common/jsonapi.h), which reports syntax errors instead of
  * throwing.  Only the top-level members whose values are strings or
- * numbers are kept; anything else counts as absent.
+ * numbers are kept; anything else counts as absent.  That parser recurses
+ * once per level of nesting and raises "stack depth limit exceeded" past a
+ * few thousand, so a value nested deeper than VAPI_REQUEST_MAX_DEPTH is
+ * malformed: counted without recursion, before parsing.  It also converts
+ * every \u escape to the database encoding, and raises when a character
+ * has no equivalent there (\u4e00 in a LATIN1 database), so such a value
+ * is malformed too: checked, with a conversion that cannot raise, in the
+ * same pass.
  *
  * vapi.current_org() is the org of the request: the claim named by
  * vapi.jwt_org_claim, when it is a uuid.  The row level security policy
@@ -21,6 +28,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -30,6 +38,14 @@
 #include "vapi_calls.h"
 
 PG_FUNCTION_INFO_V1(vapi_current_org);
+
+/*
+ * The deepest nesting of objects and arrays we parse.  PostgREST's headers
+ * are one level deep and JWT claims a few; the limit keeps the recursive
+ * parser far from the stack limit wherever it is called from (a row level
+ * security policy inside a deep query, too).
+ */
+#define VAPI_REQUEST_MAX_DEPTH	256
 
 /* Semantic actions return an error code from PostgreSQL 16 on. */
 #if PG_VERSION_NUM >= 160000
@@ -122,11 +138,105 @@ reader_scalar(void *state, char *token, JsonTokenType tokentype)
 	JSON_ACTION_DONE;
 }
 
+/* The value of the four hex digits at s (a NUL-terminated string), or -1. */
+static int
+hex4(const char *s)
+{
+	uint8		b[2];
+
+	if (strnlen(s, 4) < 4 || vapi_decode_hex(s, 4, b, 2) != 2)
+		return -1;
+	return b[0] << 8 | b[1];
+}
+
+/*
+ * Can the database encoding hold the character c, which a \u escape
+ * names?  Always in UTF8 and for ASCII; otherwise as pg_unicode_to_server()
+ * would convert it, but without raising.
+ */
+static bool
+escape_convertible(pg_wchar c)
+{
+	static Oid	proc = InvalidOid;
+	static bool looked_up = false;
+	int			encoding = GetDatabaseEncoding();
+	unsigned char utf8[8];
+	unsigned char out[MAX_CONVERSION_GROWTH * 4 + 1];
+	int			len;
+
+	if (c <= 0x7F || encoding == PG_UTF8)
+		return true;
+	if (!is_valid_unicode_codepoint(c) || encoding == PG_SQL_ASCII)
+		return false;
+	if (!looked_up)
+	{
+		proc = FindDefaultConversionProc(PG_UTF8, encoding);
+		looked_up = true;
+	}
+	if (!OidIsValid(proc))
+		return false;
+	unicode_to_utf8(c, utf8);
+	len = pg_utf_mblen(utf8);
+	return pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding, utf8, len,
+										 out, sizeof(out), true) == len;
+}
+
+/*
+ * Would parsing the JSON text json raise?  True when it is nested deeper
+ * than VAPI_REQUEST_MAX_DEPTH, or a \u escape in it names a character the
+ * database encoding lacks.  One pass, without recursion; the text need not
+ * be valid JSON (the parser reports what else is wrong, without raising).
+ */
+static bool
+unsafe_to_parse(const char *json)
+{
+	int			depth = 0;
+	bool		in_string = false;
+
+	for (const char *p = json; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] == 'u' && hex4(p + 2) >= 0)
+			{
+				pg_wchar	c = hex4(p + 2);
+
+				p += 5;
+				/* a surrogate pair is one character */
+				if (c >= 0xD800 && c <= 0xDBFF && p[1] == '\\' && p[2] == 'u' &&
+					hex4(p + 3) >= 0xDC00 && hex4(p + 3) <= 0xDFFF)
+				{
+					c = 0x10000 + ((c - 0xD800) << 10) + (hex4(p + 3) - 0xDC00);
+					p += 6;
+				}
+				/* a lone surrogate is the parser's error to report */
+				if (!(c >= 0xD800 && c <= 0xDFFF) && !escape_convertible(c))
+					return true;
+			}
+			else if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == '{' || *p == '[')
+		{
+			if (++depth > VAPI_REQUEST_MAX_DEPTH)
+				return true;
+		}
+		else if (*p == '}' || *p == ']')
+			depth--;
+	}
+	return false;
+}
+
 /*
  * Read the setting named name as a JSON object into *obj.  Returns false
- * when it is set but is not a JSON object; an unset or empty setting is an
- * object without members, with obj->absent set.  Member names are
- * lower-cased (ASCII) when lower_names is true.
+ * when it is set but is not a JSON object, or cannot be parsed without
+ * raising (unsafe_to_parse); an unset or empty setting is an object without members, with
+ * obj->absent set.  Member names are lower-cased (ASCII) when lower_names
+ * is true.
  */
 bool
 vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj)
@@ -142,6 +252,9 @@ vapi_request_object(const char *name, bool lower_names, VapiRequestObject *obj)
 		obj->absent = true;
 		return true;
 	}
+
+	if (unsafe_to_parse(json))
+		return false;
 
 	memset(&reader, 0, sizeof(reader));
 	reader.lower_names = lower_names;

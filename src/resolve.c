@@ -124,11 +124,7 @@ same_uuid(Datum a, Datum b)
 static bool
 contact_name(Datum org, text *phone, Datum *name)
 {
-	Datum		args[2];
-
-	args[0] = org;
-	args[1] = PointerGetDatum(phone);
-	return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
+	return vapi_find_contact(org, phone, name);
 }
 
 /*

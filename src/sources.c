@@ -14,6 +14,9 @@
  * mistake heals without a reconnect.  With the default values the SQL text
  * is exactly that of the extension's own tables.
  *
+ * The contacts lookup has a second form, for a caller's number that has
+ * several forms under vapi.default_country (vapi_find_contact).
+ *
  * A failure to prepare or run a lookup is raised again naming the setting
  * and its value, so the message stored in vapi.events says which setting to
  * look at.  The caller (vapi_apply) catches it in its subtransaction.
@@ -28,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "parser/parse_coerce.h"
 #include "parser/scansup.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -73,6 +77,15 @@ static VapiSource sources[VAPI_NUM_SOURCES] = {
 		" AND name IS NOT NULL AND name <> ''"
 		" ORDER BY id LIMIT 1",
 		2, {UUIDOID, TEXTOID}, "name", TEXTOID
+	},
+	/* the same lookup for a number that has several forms (vapi_find_contact) */
+	[VAPI_SOURCE_CONTACTS_ANY] = {
+		"vapi.contacts_source", &vapi_contacts_source,
+		"SELECT name FROM %s"
+		" WHERE org_id = $1 AND vapi.normalize_phone(phone) = ANY ($2)"
+		" AND name IS NOT NULL AND name <> ''"
+		" ORDER BY id LIMIT 1",
+		2, {UUIDOID, TEXTARRAYOID}, "name", TEXTOID
 	},
 };
 
@@ -259,6 +272,35 @@ vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result)
 	}
 	PG_END_TRY();
 	return vapi_first_datum(result);
+}
+
+/*
+ * The name of org's contact whose vapi.normalize_phone(phone) matches the
+ * caller's number phone (normalized the same way); true and *name when
+ * there is one.  Under vapi.default_country a number has several forms
+ * that mean it (the E.164 one and the national ones: classify.c), and the
+ * lookup takes them all at once; without it, the number alone.  Either way
+ * the index on vapi.normalize_phone(phone) serves it, and the first
+ * contact by id wins.
+ */
+bool
+vapi_find_contact(Datum org, text *phone, Datum *name)
+{
+	text	   *forms[VAPI_MAX_PHONE_CANDIDATES];
+	Datum		elems[VAPI_MAX_PHONE_CANDIDATES];
+	Datum		args[2];
+	int			n = vapi_phone_candidates(phone, vapi_default_country, forms);
+
+	args[0] = org;
+	if (n == 1)
+	{
+		args[1] = PointerGetDatum(forms[0]);
+		return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
+	}
+	for (int i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(forms[i]);
+	args[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return vapi_source_lookup(VAPI_SOURCE_CONTACTS_ANY, args, name);
 }
 
 /*

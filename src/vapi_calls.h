@@ -196,9 +196,25 @@ extern void vapi_init_event(VapiEvent *ev);
 extern void vapi_read_event(Jsonb *payload, VapiEvent *ev);
 extern void vapi_read_metadata_org(Jsonb *metadata, VapiEvent *ev);
 
+/* countries.c: calling code, trunk and international prefix by ISO code */
+typedef struct VapiCountry
+{
+	const char *iso;			/* ISO 3166 alpha-2, upper case */
+	const char *code;			/* calling code, digits */
+	const char *trunk;			/* trunk (national) prefix, "" if none */
+	const char *idd;			/* international prefix not starting 00, or "" */
+} VapiCountry;
+
+extern const VapiCountry *vapi_find_country(const char *iso, int len);
+
 /* classify.c */
+#define VAPI_MAX_PHONE_CANDIDATES	4
+
 extern const char *vapi_classify_ended_reason(const char *reason, int len);
 extern text *vapi_normalize_phone_text(const char *s, int len);
+extern text *vapi_phone_to_e164(text *phone, const VapiCountry *country);
+extern int	vapi_phone_candidates(text *phone, const VapiCountry *country,
+								  text **candidates);
 
 /* model.c: the names of the ordering model */
 extern const char *vapi_rank_name(int rank);
@@ -273,6 +289,7 @@ typedef enum VapiLogEvents
 
 extern int	vapi_log_events;
 extern bool vapi_metadata_org_fallback;
+extern const VapiCountry *vapi_default_country;	/* vapi.default_country */
 
 /*
  * Repair (issue 3): replay.c re-applies stored deliveries (vapi.replay),
@@ -286,6 +303,7 @@ typedef enum VapiSourceId
 	VAPI_SOURCE_AGENTS,
 	VAPI_SOURCE_PHONE_NUMBERS,
 	VAPI_SOURCE_CONTACTS,
+	VAPI_SOURCE_CONTACTS_ANY,	/* the same, for several candidate numbers */
 	VAPI_NUM_SOURCES
 } VapiSourceId;
 
@@ -296,6 +314,7 @@ extern char *vapi_contacts_source;
 extern const char *vapi_parse_source_name(const char *value, char **schema,
 										  char **relname);
 extern bool vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result);
+extern bool vapi_find_contact(Datum org, text *phone, Datum *name);
 
 /*
  * The HTTP endpoint (issue 4): request.c reads the request context that
