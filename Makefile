@@ -19,7 +19,9 @@ OBJS = \
 	src/replay.o \
 	src/reresolve.o \
 	src/auth.o \
-	src/request.o
+	src/request.o \
+	src/http.o \
+	src/api.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -57,6 +59,8 @@ REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 ISOLATION_OPTS = --load-extension=vapi_calls
 
 PG_CPPFLAGS = -Isrc
+# libcurl (Debian libcurl4-openssl-dev) for Vapi's REST API: src/http.c
+SHLIB_LINK += -lcurl
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 
