@@ -65,6 +65,12 @@ counts() {
 	q -c "SELECT string_agg(key || '=' || coalesce(value, '-'), ' ' ORDER BY key)
 	        FROM jsonb_each_text(($1) - 'failures' - 'not_found_ids')"
 }
+# The same for a result already in hand (in $1); and one of its members.
+counts_of() {
+	q -v r="$1" <<<"SELECT string_agg(key || '=' || coalesce(value, '-'), ' ' ORDER BY key)
+	                  FROM jsonb_each_text(:'r'::jsonb - 'failures' - 'not_found_ids')"
+}
+member() { q -v r="$1" -v k="$2" <<<"SELECT :'r'::jsonb ->> :'k'"; }
 
 "$BIN/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1
 q -c "CREATE EXTENSION vapi_calls"
@@ -260,3 +266,188 @@ q -c "SELECT vapi_ingest('{\"message\": {\"type\": \"status-update\", \"status\"
 expect "no regression of a live call" "in-progress" "$(q -c "SELECT status FROM vapi.calls WHERE vapi_call_id = 'sync-05'")"
 
 echo "sync ok"
+
+# ---- reconcile: stale open calls, fetched one by one ----
+q -c "TRUNCATE vapi.calls, vapi.events"
+"$PY" - "$dir/rc.json" <<'PY'
+import json, sys
+def call(i, status="ended", **kw):
+    c = {"id": i, "orgId": "org-vapi-1", "type": "inboundPhoneCall", "status": status,
+         "createdAt": "2026-01-11T09:00:00.000Z", "updatedAt": "2026-01-11T09:05:00.000Z",
+         "startedAt": "2026-01-11T09:00:02.000Z", "customer": {"number": "+15550100001"}}
+    if status == "ended":
+        c.update(endedAt="2026-01-11T09:04:30.500Z", endedReason="customer-ended-call", cost=0.21,
+                 artifact={"transcript": "AI: Hi\nUser: Bye", "recordingUrl": "https://r.example/%s.wav" % i},
+                 analysis={"summary": "Reconciled %s" % i})
+    c.update(kw)
+    return c
+calls = [call("rc-ended"), call("rc-live", "in-progress", updatedAt="2026-01-11T09:00:02.000Z"),
+         call("rc-500"), call("rc-429"), call("rc-slow"), call("rc-bad"), call("rc-huge"),
+         call("rc-huge2"), call("rc-recent"), call("rc-done")]
+script = {"/call/rc-500": [{"status": 500}], "/call/rc-429": [{"status": 429, "retry_after": "1"}],
+          "/call/rc-slow": [{"sleep": 3}], "/call/rc-bad": [{"raw": '{"id": "rc-bad", "status": '}],
+          "/call/rc-huge": [{"huge": 3000000}], "/call/rc-huge2": [{"huge": 3000000, "length": False}]}
+json.dump({"calls": calls, "script": script}, open(sys.argv[1], "w"))
+PY
+ctl /_control <"$dir/rc.json"
+q >/dev/null <<'SQL'
+SELECT vapi_ingest(jsonb_build_object('message', jsonb_build_object('type', 'status-update',
+         'status', 'in-progress', 'timestamp', '2026-01-11T09:00:01Z', 'call', jsonb_build_object('id', id))))
+  FROM unnest('{rc-ended,rc-live,rc-500,rc-429,rc-slow,rc-bad,rc-huge,rc-huge2,rc-gone}'::text[]) id;
+-- without a timestamp: its last event is now
+SELECT vapi_ingest('{"message": {"type": "status-update", "status": "in-progress", "call": {"id": "rc-recent"}}}');
+SELECT vapi_ingest('{"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
+         "timestamp": "2026-01-11T09:04:31Z", "call": {"id": "rc-done"}}}');
+SQL
+reset_log
+export PGOPTIONS="$PGOPTIONS -c vapi.api_max_response_size=1MB -c log_min_messages=debug1"
+start=$(date +%s%N)
+q -c "SELECT vapi.reconcile_calls()" >"$dir/rc1"
+elapsed=$((($(date +%s%N) - start) / 1000000))
+expect "reconcile" \
+	'candidates=9 failed=4 fetched=4 ignored=0 inserted=0 not_found=1 requests=11 stopped=- unchanged=0 updated=4' \
+	"$(counts_of "$(cat "$dir/rc1")")"
+expect "not found" '["rc-gone"]' "$(member "$(cat "$dir/rc1")" not_found_ids)"
+q -v r="$(cat "$dir/rc1")" <<<"SELECT jsonb_array_elements_text(:'r'::jsonb -> 'failures')" >"$dir/failures"
+expect "failures" \
+"rc-bad: Vapi's answer is not valid JSON
+rc-huge: Vapi's answer is larger than vapi.api_max_response_size (1024 kB)
+rc-huge2: Vapi's answer is larger than vapi.api_max_response_size (1024 kB)
+rc-slow: Timeout was reached" "$(sed 's/^\(rc-slow: Timeout was reached\).*/\1/' "$dir/failures")"
+# 1 s asked by Retry-After, 0.5 s of backoff after the 500, 1.5 s of timeout
+[ "$elapsed" -ge 3000 ] && [ "$elapsed" -lt 8000 ] || fail "reconcile took $elapsed ms"
+expect "the requests: one per call, the 429 and the 500 retried" \
+"/call/rc-429
+/call/rc-429
+/call/rc-500
+/call/rc-500
+/call/rc-bad
+/call/rc-ended
+/call/rc-gone
+/call/rc-huge
+/call/rc-huge2
+/call/rc-live
+/call/rc-slow" "$(requests)"
+expect "reconciled rows" \
+"rc-429 completed customer-ended-call 0.21 Reconciled rc-429 2026-01-11 09:04:30.5+00
+rc-500 completed customer-ended-call 0.21 Reconciled rc-500 2026-01-11 09:04:30.5+00
+rc-bad in-progress - - - -
+rc-done completed customer-ended-call - - -
+rc-ended completed customer-ended-call 0.21 Reconciled rc-ended 2026-01-11 09:04:30.5+00
+rc-gone in-progress - - - -
+rc-huge in-progress - - - -
+rc-huge2 in-progress - - - -
+rc-live in-progress - - - -
+rc-recent in-progress - - - -
+rc-slow in-progress - - - -" \
+	"$(q -c "SELECT vapi_call_id, status, coalesce(ended_reason, '-'), coalesce(cost::text, '-'),
+	               coalesce(summary, '-'), coalesce(ended_at::text, '-') FROM vapi.calls ORDER BY 1")"
+expect "rc-live took Vapi's start" "2026-01-11 09:00:02+00 +15550100001 inboundPhoneCall" \
+	"$(q -c "SELECT started_at, phone_number, call_type FROM vapi.calls WHERE vapi_call_id = 'rc-live'")"
+expect "the snapshots logged" \
+"rc-429 api.call ended updated vapi.reconcile_calls 2026-01-11 09:05:00+00
+rc-500 api.call ended updated vapi.reconcile_calls 2026-01-11 09:05:00+00
+rc-ended api.call ended updated vapi.reconcile_calls 2026-01-11 09:05:00+00
+rc-live api.call in-progress updated vapi.reconcile_calls 2026-01-11 09:00:02+00" \
+	"$(q -c "SELECT vapi_call_id, type, status, outcome, detail, event_at FROM vapi.events
+	          WHERE type = 'api.call' ORDER BY 1")"
+
+# Again: the scripts are used up, so what failed comes through now; rc-live
+# is fetched again and changes nothing (and is not logged again).
+expect "reconcile again" \
+	'candidates=6 failed=0 fetched=5 ignored=0 inserted=0 not_found=1 requests=6 stopped=- unchanged=1 updated=4' \
+	"$(counts "vapi.reconcile_calls()")"
+expect "snapshots logged after the second run" "8" "$(q -c "SELECT count(*) FROM vapi.events WHERE type = 'api.call'")"
+expect "nothing left to reconcile with a longer threshold" \
+	'candidates=0 failed=0 fetched=0 ignored=0 inserted=0 not_found=0 requests=0 stopped=- unchanged=0 updated=0' \
+	"$(counts "vapi.reconcile_calls('1000 days')")"
+expect "negative threshold" "ERROR:  older_than must be a non-negative interval" \
+	"$(q_err -c "SELECT vapi.reconcile_calls('-1 minute')")"
+
+# What is left open after reconciling is what Vapi does not know (rc-gone)
+# or still calls live (rc-live): the expiry takes them.
+expect "expire after reconcile" "2 rc-gone,rc-live" \
+	"$(q -c "SELECT vapi.expire_stale_calls('30 minutes')" -c "SELECT string_agg(vapi_call_id, ',' ORDER BY 1)
+	          FROM vapi.calls WHERE ended_reason = 'vapi_calls.expired-no-end-of-call-report'" | tr '\n' ' ' | sed 's/ $//')"
+
+# ---- retries exhausted, Retry-After too long, unreachable ----
+q -c "UPDATE vapi.calls SET status_rank = 4, status = 'in-progress', last_event_at = now() - interval '1 hour'
+       WHERE vapi_call_id = 'rc-gone'"
+echo '{"script": {"/call/rc-gone": [{"status": 503}, {"status": 502}]}}' | ctl /_control
+expect "5xx after the retries" \
+	'candidates=1 failed=1 fetched=0 ignored=0 inserted=0 not_found=0 requests=2 stopped=- unchanged=0 updated=0' \
+	"$(PGOPTIONS="$PGOPTIONS -c vapi.api_retries=1" counts "vapi.reconcile_calls()")"
+echo '{"script": {"/call/rc-gone": [{"status": 429, "retry_after": "120", "body": "{\"message\": \"Too Many Requests\"}"}]}}' | ctl /_control
+result=$(q -c "SELECT vapi.reconcile_calls()")
+expect "a Retry-After beyond vapi.api_max_retry_wait is not waited for" \
+	"1 rate limited: HTTP 429: Too Many Requests" "$(member "$result" requests) $(member "$result" stopped)"
+echo '{"script": {"/call/rc-gone": [{"status": 500}, {"status": 500}, {"status": 500}, {"status": 500}]}}' | ctl /_control
+expect "vapi.api_retries = 0" "1 0" \
+	"$(PGOPTIONS="$PGOPTIONS -c vapi.api_retries=0" q -c "SELECT r ->> 'requests', r ->> 'fetched' FROM vapi.reconcile_calls() r")"
+echo '{"script": {}}' | ctl /_control
+closed=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+result=$(PGOPTIONS="$PGOPTIONS -c vapi.api_url=http://127.0.0.1:$closed -c vapi.api_retries=0" q -c "SELECT vapi.reconcile_calls()")
+expect "unreachable: the run stops" "1 Couldn't connect to server" \
+	"$(member "$result" failed) $(member "$result" stopped | cut -d: -f1)"
+
+# ---- a cancel in the middle of a request ----
+echo '{"script": {"/call/rc-gone": [{"sleep": 5}]}}' | ctl /_control
+start=$(date +%s%N)
+"$BIN/psql" -X -q -At -d "$db" -c "SET statement_timeout = '400ms'" -c "SELECT vapi.reconcile_calls()" \
+	-c "RESET statement_timeout" -c "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()" \
+	>"$dir/out" 2>"$dir/err" || true
+elapsed=$((($(date +%s%N) - start) / 1000000))
+grep -q 'canceling statement due to statement timeout' "$dir/err" || fail "no statement timeout: $(cat "$dir/err")"
+[ "$elapsed" -lt 3000 ] || fail "the statement timeout took $elapsed ms to stop the request"
+expect "application_name restored after the cancel" "psql" "$(cat "$dir/out")"
+
+# pg_cancel_backend, seen first in pg_stat_activity through the progress
+echo '{"script": {"/call/rc-gone": [{"sleep": 5}]}}' | ctl /_control
+"$BIN/psql" -X -q -At -d "$db" -c "SELECT vapi.reconcile_calls()" >"$dir/out" 2>"$dir/err" &
+bg=$!
+progress=
+for _ in $(seq 50); do
+	progress=$(q -c "SELECT pid || ' ' || application_name FROM pg_stat_activity
+	                  WHERE application_name LIKE 'vapi.reconcile_calls:%'")
+	[ -n "$progress" ] && break
+	sleep 0.1
+done
+expect "progress in pg_stat_activity" "vapi.reconcile_calls: call 1 of 1" "${progress#* }"
+start=$(date +%s%N)
+q -c "SELECT pg_cancel_backend(${progress%% *})" >/dev/null
+wait "$bg" || true
+elapsed=$((($(date +%s%N) - start) / 1000000))
+grep -q 'canceling statement due to user request' "$dir/err" || fail "no cancel: $(cat "$dir/err")"
+[ "$elapsed" -lt 3000 ] || fail "pg_cancel_backend took $elapsed ms to stop the request"
+expect "nothing written by the cancelled runs" "in-progress" \
+	"$(q -c "SELECT status FROM vapi.calls WHERE vapi_call_id = 'rc-gone'")"
+
+# ---- settings (checked once the library is loaded: LOAD it first) ----
+expect "http to another host" "ERROR:  invalid value for parameter \"vapi.api_url\": \"http://example.com\"" \
+	"$(q_err -c "LOAD 'vapi_calls'" -c "SET vapi.api_url = 'http://example.com'")"
+grep -q 'DETAIL:  Plain http:// is accepted only for localhost' "$dir/err" || fail "no detail: $(cat "$dir/err")"
+expect "not http" "ERROR:  invalid value for parameter \"vapi.api_url\": \"ftp://api.vapi.ai\"" \
+	"$(q_err -c "LOAD 'vapi_calls'" -c "SET vapi.api_url = 'ftp://api.vapi.ai'")"
+expect "user information" "ERROR:  invalid value for parameter \"vapi.api_url\": \"https://u:p@api.vapi.ai\"" \
+	"$(q_err -c "LOAD 'vapi_calls'" -c "SET vapi.api_url = 'https://u:p@api.vapi.ai'")"
+expect "good URLs" "https://api.vapi.ai/ http://[::1]:8080" \
+	"$(q -c "SET vapi.api_url = 'https://api.vapi.ai/'" -c "SHOW vapi.api_url" | tr '\n' ' ')$(q -c "SET vapi.api_url = 'http://[::1]:8080'" -c "SHOW vapi.api_url")"
+expect "default URL" "https://api.vapi.ai" "$(PGOPTIONS= q -c "LOAD 'vapi_calls'" -c "SHOW vapi.api_url")"
+q -c "CREATE ROLE regress_api_user" -c "GRANT USAGE ON SCHEMA vapi TO regress_api_user" >/dev/null
+expect "a role cannot read the key" "ERROR:  permission denied for table api_key" \
+	"$(q_err -c "SET ROLE regress_api_user" -c "SELECT secret FROM vapi.api_key")"
+expect "a role cannot set the key" "ERROR:  permission denied for function set_api_key" \
+	"$(q_err -c "SET ROLE regress_api_user" -c "SELECT vapi.set_api_key('mine')")"
+expect "a role cannot run a sync" "ERROR:  permission denied for function sync_calls" \
+	"$(q_err -c "SET ROLE regress_api_user" -c "SELECT vapi.sync_calls()")"
+expect "a role cannot point the API elsewhere" "ERROR:  permission denied to set parameter \"vapi.api_url\"" \
+	"$(q_err -c "LOAD 'vapi_calls'" -c "SET ROLE regress_api_user" -c "SET vapi.api_url = 'https://evil.example'")"
+q -c "DROP OWNED BY regress_api_user" -c "DROP ROLE regress_api_user" >/dev/null
+q -c "SELECT vapi.set_api_key(NULL)" >/dev/null
+expect "NULL removes the key" "0" "$(q -c "SELECT count(*) FROM vapi.api_key")"
+
+# ---- the key is in no log and no error ----
+! grep -rqF -- "$key" "$WORK/server.log" "$dir"/err "$dir"/out "$dir"/rc1 "$dir"/failures ||
+	fail "the API key appears in a log"
+grep -q 'vapi_calls: attempt 1 failed' "$WORK/server.log" || fail "no retry line in the server log at debug1"
+echo "reconcile ok"
