@@ -415,12 +415,20 @@ push_list(JsonbParseState **state, const char *key, List *list)
 	pushJsonbValue(state, WJB_END_ARRAY, NULL);
 }
 
-/* What the run did, as the functions' result. */
+/*
+ * What the run did, as the functions' result.  A run that stopped early
+ * also says so in a warning, for the server log of a scheduled job.
+ */
 static Jsonb *
 run_result(ApiRun *run, int64 candidates)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue	v;
+
+	if (run->stopped != NULL)
+		ereport(WARNING,
+				(errmsg("vapi.%s stopped early: %s", run->function, run->stopped),
+				 errdetail("What it merged before stopping is kept; running it again goes on.")));
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	if (candidates >= 0)

@@ -422,6 +422,7 @@ start=$(date +%s%N)
 elapsed=$((($(date +%s%N) - start) / 1000000))
 grep -q 'canceling statement due to statement timeout' "$dir/err" || fail "no statement timeout: $(cat "$dir/err")"
 [ "$elapsed" -lt $((3000 * scale)) ] || fail "the statement timeout took $elapsed ms to stop the request"
+echo "a 400 ms statement_timeout stopped a request in flight after $elapsed ms (psql included)"
 expect "application_name restored after the cancel" "psql" "$(cat "$dir/out")"
 
 # ... and in the wait before a retry
@@ -440,7 +441,7 @@ bg=$!
 progress=
 for _ in $(seq $((50 * scale))); do
 	progress=$(q -c "SELECT pid || ' ' || application_name FROM pg_stat_activity
-	                  WHERE application_name LIKE 'vapi.reconcile_calls:%'")
+	                  WHERE application_name LIKE 'vapi.reconcile_calls: call%'")
 	[ -n "$progress" ] && break
 	sleep 0.1
 done
@@ -451,6 +452,7 @@ wait "$bg" || true
 elapsed=$((($(date +%s%N) - start) / 1000000))
 grep -q 'canceling statement due to user request' "$dir/err" || fail "no cancel: $(cat "$dir/err")"
 [ "$elapsed" -lt $((3000 * scale)) ] || fail "pg_cancel_backend took $elapsed ms to stop the request"
+echo "pg_cancel_backend stopped a request in flight after $elapsed ms"
 expect "nothing written by the cancelled runs" "in-progress" \
 	"$(q -c "SELECT status FROM vapi.calls WHERE vapi_call_id = 'rc-gone'")"
 
