@@ -17,7 +17,9 @@ Control (no key needed, for the test only):
   GET /_log     every API request so far: {"requests": [{"path", "query"}]}
   POST /_reset_log
 
-Usage: api_standin.py PORT_FILE  (binds 127.0.0.1 on a free port, writes it)
+Usage: api_standin.py PORT_FILE [CERT KEY]
+  binds 127.0.0.1 on a free port and writes it to PORT_FILE; with CERT and
+  KEY it speaks TLS (a self-signed certificate: a client must refuse it)
 """
 import json
 import sys
@@ -146,6 +148,11 @@ class Server(ThreadingHTTPServer):
 
 def main():
     server = Server(("127.0.0.1", 0), Handler)
+    if len(sys.argv) > 3:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     with open(sys.argv[1] + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os

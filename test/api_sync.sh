@@ -14,7 +14,7 @@ set -euo pipefail
 
 : "${REPO:?}" "${BIN:?}" "${WORK:?}"
 source "$REPO/scripts/lib.sh"
-ensure_packages python3
+ensure_packages python3 openssl
 PY=/usr/bin/python3
 fail() { echo "api_sync: $*" >&2; exit 1; }
 # Time bounds in ms, ten times looser under valgrind (scripts/valgrind.sh).
@@ -411,6 +411,18 @@ echo '{"script": {}}' | ctl /_control
 closed=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 result=$(PGOPTIONS="$PGOPTIONS -c vapi.api_url=http://127.0.0.1:$closed -c vapi.api_retries=0" q -c "SELECT vapi.reconcile_calls()")
 expect "unreachable: the run stops" "1 Couldn't connect to server" \
+	"$(member "$result" failed) $(member "$result" stopped | cut -d: -f1)"
+
+# TLS is verified: a stand-in with a self-signed certificate is refused.
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 \
+	-keyout "$dir/tls.key" -out "$dir/tls.crt" >/dev/null 2>&1 || fail "openssl could not make a certificate"
+"$PY" "$REPO/test/api_standin.py" "$dir/tls_port" "$dir/tls.crt" "$dir/tls.key" 2>/dev/null &
+tls_standin=$!
+for _ in $(seq 100); do [ -s "$dir/tls_port" ] && break; sleep 0.1; done
+result=$(PGOPTIONS="$PGOPTIONS -c vapi.api_url=https://127.0.0.1:$(cat "$dir/tls_port")" q -c "SELECT vapi.reconcile_calls()" 2>/dev/null)
+kill "$tls_standin"
+wait "$tls_standin" 2>/dev/null || true
+expect "a self-signed certificate is refused" "1 SSL peer certificate or SSH remote key was not OK" \
 	"$(member "$result" failed) $(member "$result" stopped | cut -d: -f1)"
 
 # ---- a cancel in the middle of a request ----
