@@ -46,7 +46,8 @@ REGRESS = \
 	tenants \
 	call_log \
 	notify \
-	merge_rule
+	merge_rule \
+	api_snapshot
 ISOLATION = \
 	first_insert_race \
 	report_progress_race \
