@@ -426,7 +426,7 @@ expect "a self-signed certificate is refused" "1 SSL peer certificate or SSH rem
 	"$(member "$result" failed) $(member "$result" stopped | cut -d: -f1)"
 
 # ---- a cancel in the middle of a request ----
-echo '{"script": {"/call/rc-gone": [{"sleep": 5}]}}' | ctl /_control
+echo "{\"script\": {\"/call/rc-gone\": [{\"sleep\": $((5 * scale))}]}}" | ctl /_control
 start=$(date +%s%N)
 "$BIN/psql" -X -q -At -d "$db" -c "SET statement_timeout = '400ms'" -c "SELECT vapi.reconcile_calls()" \
 	-c "RESET statement_timeout" -c "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()" \
@@ -447,7 +447,7 @@ grep -q 'canceling statement due to statement timeout' "$dir/err" || fail "no st
 [ "$elapsed" -lt $((3000 * scale)) ] || fail "the statement timeout took $elapsed ms to stop the wait"
 
 # pg_cancel_backend, seen first in pg_stat_activity through the progress
-echo '{"script": {"/call/rc-gone": [{"sleep": 5}]}}' | ctl /_control
+echo "{\"script\": {\"/call/rc-gone\": [{\"sleep\": $((5 * scale))}]}}" | ctl /_control
 "$BIN/psql" -X -q -At -d "$db" -c "SELECT vapi.reconcile_calls()" >"$dir/out" 2>"$dir/err" &
 bg=$!
 progress=
