@@ -448,7 +448,8 @@ grep -q 'canceling statement due to statement timeout' "$dir/err" || fail "no st
 
 # pg_cancel_backend, seen first in pg_stat_activity through the progress
 echo "{\"script\": {\"/call/rc-gone\": [{\"sleep\": $((5 * scale))}]}}" | ctl /_control
-"$BIN/psql" -X -q -At -d "$db" -c "SELECT vapi.reconcile_calls()" >"$dir/out" 2>"$dir/err" &
+PGOPTIONS="$PGOPTIONS -c vapi.api_timeout=1min" "$BIN/psql" -X -q -At -d "$db" \
+	-c "SELECT vapi.reconcile_calls()" >"$dir/out" 2>"$dir/err" &
 bg=$!
 progress=
 for _ in $(seq $((50 * scale))); do
