@@ -244,6 +244,11 @@ expect "an empty range" 'failed=0 fetched=0 ignored=0 inserted=0 pages=0 request
 	"$(counts "vapi.sync_calls('2026-01-10T11:00:00Z', '2026-01-10T11:00:00Z')")"
 expect "since after until" "ERROR:  since must not be later than until" \
 	"$(q_err -c "SELECT vapi.sync_calls('2026-01-10', '2026-01-09')")"
+expect "since infinity" "ERROR:  since must not be infinity" "$(q_err -c "SELECT vapi.sync_calls('infinity')")"
+expect "until -infinity" "ERROR:  until must not be -infinity" \
+	"$(q_err -c "SELECT vapi.sync_calls(until => '-infinity')")"
+expect "out of Vapi's range" "ERROR:  since is out of the range of Vapi's API" \
+	"$(q_err -c "SELECT vapi.sync_calls('0044-03-15 BC')")"
 
 # A page that fails is retried (5xx) or stops the run (anything else): pages
 # cannot be skipped, and what was merged before stays.
