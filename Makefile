@@ -25,7 +25,9 @@ OBJS = \
 	src/reresolve.o \
 	src/expire.o \
 	src/auth.o \
-	src/request.o
+	src/request.o \
+	src/http.o \
+	src/api.o
 
 DATA = $(patsubst $(srcroot)%,%,$(wildcard $(srcroot)sql/$(EXTENSION)--*.sql))
 
@@ -56,6 +58,7 @@ REGRESS = \
 	merge_rule \
 	storage \
 	ordering \
+	api_snapshot \
 	examples
 ISOLATION = \
 	first_insert_race \
@@ -73,6 +76,8 @@ export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)
 ISOLATION_OPTS = --load-extension=vapi_calls
 
 PG_CPPFLAGS = -I$(srcdir)/src
+# libcurl (Debian libcurl4-openssl-dev) for Vapi's REST API: src/http.c
+SHLIB_LINK += -lcurl
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 # Warnings are errors in the test suite (scripts/lib.sh builds with

@@ -27,7 +27,8 @@ ensure_packages() {
 }
 
 ensure_build_deps() {
-	ensure_packages make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "$@"
+	ensure_packages make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" \
+		libcurl4-openssl-dev "$@"
 	# Debian's server package creates and starts a default cluster; we never use it.
 }
 

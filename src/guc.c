@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "http.h"
 #include "vapi_calls.h"
 
 PG_MODULE_MAGIC;
@@ -87,6 +88,18 @@ assign_default_country(const char *newval, void *extra)
 {
 	vapi_default_country = (newval == NULL || newval[0] == '\0') ? NULL :
 		vapi_find_country(newval, strlen(newval));
+}
+
+/* vapi.api_url: https://, or http:// to a loopback address (http.c). */
+static bool
+check_api_url(char **newval, void **extra, GucSource source)
+{
+	const char *why;
+
+	if (vapi_check_api_url(*newval, &why))
+		return true;
+	GUC_check_errdetail("%s", why);
+	return false;
 }
 
 /* Define the settings. */
@@ -165,6 +178,70 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* Vapi's REST API: vapi.reconcile_calls and vapi.sync_calls (http.c, api.c) */
+	DefineCustomStringVariable("vapi.api_url",
+							   "The base URL of Vapi's REST API.",
+							   "https://, or http:// to localhost, 127.0.0.1 or [::1] only (a test stand-in, a local proxy).",
+							   &vapi_api_url,
+							   "https://api.vapi.ai",
+							   PGC_SUSET,
+							   0,
+							   check_api_url, NULL, NULL);
+
+	DefineCustomIntVariable("vapi.api_connect_timeout",
+							"How long a request to Vapi's API may take to connect.",
+							NULL,
+							&vapi_api_connect_timeout,
+							10000, 1, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("vapi.api_timeout",
+							"How long one attempt of a request to Vapi's API may take in all.",
+							NULL,
+							&vapi_api_timeout,
+							30000, 1, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("vapi.api_max_response_size",
+							"The largest answer accepted from Vapi's API.",
+							NULL,
+							&vapi_api_max_response_size,
+							65536, 1, 524288,	/* up to 512 MB: under MaxAllocSize / 2 */
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("vapi.api_retries",
+							"How many times a request to Vapi's API is retried after a 429, a 5xx or a dropped connection.",
+							NULL,
+							&vapi_api_retries,
+							3, 0, 10,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("vapi.api_max_retry_wait",
+							"The longest wait before a retry; an answer whose Retry-After asks for longer is not retried.",
+							NULL,
+							&vapi_api_max_retry_wait,
+							30000, 0, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("vapi.api_page_size",
+							"How many calls vapi.sync_calls asks for per page of GET /call.",
+							NULL,
+							&vapi_api_page_size,
+							100, 1, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("vapi");

@@ -389,23 +389,28 @@ classify_type(JsonbContainer *msg, const JsonbValue *type, VapiEvent *ev)
 	JsonbValue	buf;
 	JsonbValue *status;
 
+	/* an API snapshot (api.c) carries the status of its Call object */
+	bool		snapshot = str_eq(type, VAPI_API_CALL_TYPE);
+
 	ev->disposition = VAPI_APPLY;
 
-	if (str_eq(type, "status-update"))
+	if (str_eq(type, "status-update") || snapshot)
 	{
-		status = get_path(msg, P("status"), &buf);
+		status = get_path(msg, snapshot ? P("call", "status") : P("status"), &buf);
 		if (status != NULL && (str_eq(status, "not-found") ||
 							   str_eq(status, "deletion-failed")))
 		{
 			ev->disposition = VAPI_IGNORE;
-			ev->detail = "status-update about a call Vapi could not find or delete";
+			ev->detail = snapshot ? "API snapshot of a call Vapi could not find or delete" :
+				"status-update about a call Vapi could not find or delete";
 			return;
 		}
 		for (int r = VAPI_RANK_SCHEDULED; r <= VAPI_RANK_TERMINAL; r++)
 			if (status != NULL && str_eq(status, vapi_rank_name(r)))
 				ev->rank = r;
 		if (ev->rank == VAPI_RANK_NONE)
-			ev->detail = "status-update without a known status: status left as it was";
+			ev->detail = snapshot ? "API snapshot without a known status: status left as it was" :
+				"status-update without a known status: status left as it was";
 		return;
 	}
 	if (str_eq(type, "end-of-call-report") || str_eq(type, VAPI_EXPIRED_TYPE))
@@ -867,6 +872,7 @@ void
 vapi_read_event(Jsonb *payload, VapiEvent *ev)
 {
 	JsonbContainer *msg;
+	JsonbContainer *body;
 	JsonbValue	buf;
 	JsonbValue *v;
 	JsonbValue	typebuf;
@@ -946,6 +952,25 @@ vapi_read_event(Jsonb *payload, VapiEvent *ev)
 	}
 	ev->version = event_version(payload, ev);
 	read_call(msg, ev);
-	read_times(msg, ev, str_eq(type, "status-update") || str_eq(type, "call.started"));
-	read_outcome(msg, ev, str_eq(type, "transcript") || str_prefix(type, "transcript["));
+
+	/*
+	 * An API snapshot's times and outcome are fields of its Call object,
+	 * named as an end-of-call report names them in its message.
+	 */
+	body = msg;
+	if (str_eq(type, VAPI_API_CALL_TYPE) &&
+		(v = get_object(msg, P("call"), &buf)) != NULL)
+		body = v->val.binary.data;
+	read_times(body, ev, str_eq(type, "status-update") || str_eq(type, "call.started"));
+	read_outcome(body, ev, str_eq(type, "transcript") || str_prefix(type, "transcript["));
+}
+
+/*
+ * An ISO-8601 timestamp, read as the payload reader reads one (never
+ * raises): for api.c, which pages Vapi's call list by createdAt.
+ */
+bool
+vapi_parse_timestamp(const char *s, int len, TimestampTz *result)
+{
+	return parse_iso_timestamp(s, len, result);
 }

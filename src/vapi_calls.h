@@ -195,6 +195,14 @@ typedef struct VapiEvent
 extern void vapi_init_event(VapiEvent *ev);
 extern void vapi_read_event(Jsonb *payload, VapiEvent *ev);
 extern void vapi_read_metadata_org(Jsonb *metadata, VapiEvent *ev);
+extern bool vapi_parse_timestamp(const char *s, int len, TimestampTz *result);
+
+/*
+ * The message type of a snapshot from Vapi's REST API (api.c): the payload
+ * {"message": {"type": "api.call", "timestamp": <updatedAt>, "call": <Call>}}
+ * whose status, times and outcome are read from the Call object.
+ */
+#define VAPI_API_CALL_TYPE		"api.call"
 
 /* countries.c: calling code, trunk and international prefix by ISO code */
 typedef struct VapiCountry

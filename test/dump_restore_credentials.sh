@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pg_dump keeps the webhook credentials (vapi.credentials and its id
-# sequence are extension configuration tables), and the dump of a database
+# sequence are extension configuration tables) and Vapi's API key
+# (vapi.api_key), and the dump of a database
 # using the extension, with its row level security policy, restores into
 # an empty database without an error; the restored credentials authenticate.
 # Runs against the suite's cluster (PGHOST/PGPORT/PGUSER, BIN, WORK).
@@ -21,6 +22,7 @@ SELECT vapi.add_hmac_credential('whsec-dump-2', algorithm => 'sha512', encoding 
                                 prefix => 'v1=', tolerance => '90 seconds');
 SELECT vapi.remove_credential(1);
 SELECT vapi.add_bearer_credential('tok-dump-3', header => 'X-Vapi-Secret', prefix => '');
+SELECT vapi.set_api_key('api-key-dump-1');
 SQL
 
 "$BIN/pg_dump" -d "$src" -f "$WORK/vapi_dump.sql"
@@ -34,6 +36,10 @@ if [ "$before" != "$after" ] || [ -z "$after" ]; then
 	echo "credentials differ after restore"; echo "before: $before"; echo "after: $after"; exit 1
 fi
 echo "credentials kept: $(echo "$after" | wc -l)"
+
+# So is Vapi's API key, for vapi.reconcile_calls and vapi.sync_calls.
+key=$(q -d "$dst" -c "SELECT secret FROM vapi.api_key")
+[ "$key" = api-key-dump-1 ] || { echo "API key after restore: '$key'"; exit 1; }
 
 # The sequence came along: a new credential does not reuse an id.
 next=$(q -d "$dst" -c "SELECT vapi.add_bearer_credential('tok-dump-4')")

@@ -8,7 +8,7 @@ set -euo pipefail
 source "$REPO/scripts/lib.sh"
 fail() { echo "pg_cron: $*" >&2; exit 1; }
 
-ensure_packages "postgresql-$PG_MAJOR-cron"
+ensure_packages "postgresql-$PG_MAJOR-cron" python3
 
 # The README section "Scheduling with pg_cron": its ini and sql blocks.
 section=$(awk '/^### Scheduling with pg_cron/ {on = 1; next} on && /^##/ {exit} on' "$REPO/README.md")
@@ -55,4 +55,28 @@ echo "$state"
 	fail "the expiry job did not expire exactly the stale call"
 [ "$(psql_q -At -c "SELECT count(*) FROM vapi.events WHERE received_at < now() - interval '90 days'")" = 0 ] ||
 	fail "the pruning job left old deliveries"
+
+# The README's API jobs (section "Reconciling and backfilling from Vapi's
+# API"): scheduled as written, and each command runs as pg_cron would run
+# it.  Vapi's API is a closed port here, so each run stops at once, saying
+# so; the jobs are unscheduled before pg_cron could run them itself.
+api=$(awk '/^### Reconciling and backfilling from Vapi/ {on = 1; next} on && /^##/ {exit} on' "$REPO/README.md")
+api_sql=$(awk '$0 == "```sql" {on = 1; block = ""; next} on && /^```/ {on = 0; if (block ~ /cron.schedule/) printf "%s", block; next}
+               on {block = block $0 "\n"}' <<<"$api")
+grep -q 'cron.schedule' <<<"$api_sql" || fail "no cron.schedule statements in the README's API section"
+psql_q -f - <<<"$api_sql" >/dev/null || fail "the README's API jobs failed to schedule"
+api_jobs="'vapi-reconcile-calls', 'vapi-sync-recent-calls'"
+[ "$(psql_q -At -c "SELECT count(*) FROM cron.job WHERE jobname IN ($api_jobs)")" = 2 ] ||
+	fail "the README's API jobs are not in cron.job"
+closed=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+psql_q -c "SELECT vapi.set_api_key('pg-cron-test-key')" >/dev/null
+psql_q -c "SELECT vapi_ingest('{\"message\": {\"type\": \"status-update\", \"status\": \"in-progress\",
+             \"timestamp\": \"2024-07-01T10:00:00Z\", \"call\": {\"id\": \"call-unreconciled\"}}}')" >/dev/null
+while IFS= read -r command; do
+	echo "running: $command"
+	out=$(PGOPTIONS="-c vapi.api_url=http://127.0.0.1:$closed -c vapi.api_retries=0" psql_q -At -c "$command" 2>/dev/null) ||
+		fail "the job command failed: $command"
+	grep -q "Couldn't connect to server" <<<"$out" || fail "unexpected result of $command: $out"
+done < <(psql_q -At -c "SELECT command FROM cron.job WHERE jobname IN ($api_jobs) ORDER BY jobname")
+psql_q -c "SELECT cron.unschedule(jobname) FROM cron.job WHERE jobname IN ($api_jobs)" >/dev/null
 echo "pg_cron ok"
