@@ -612,3 +612,43 @@ CREATE FUNCTION vapi.sync_calls(since timestamptz DEFAULT NULL, until timestampt
 COMMENT ON FUNCTION vapi.sync_calls(timestamptz, timestamptz) IS
 	'Fetch every call created in [since, until) (null: unbounded) from Vapi''s API, page by page, and merge each; returns what it did';
 REVOKE ALL ON FUNCTION vapi.sync_calls(timestamptz, timestamptz) FROM PUBLIC;
+
+-- vapi.pipeline_health counts the calls that have no status yet (a first
+-- delivery whose status is unknown): the status counts add up to
+-- calls_total.  A new column in the middle: the view is made anew.
+DROP VIEW vapi.pipeline_health;
+CREATE VIEW vapi.pipeline_health AS
+SELECT c.*, e.*, l.*
+  FROM (SELECT count(*) AS calls_total,
+			   count(*) FILTER (WHERE status = 'scheduled') AS calls_scheduled,
+			   count(*) FILTER (WHERE status = 'queued') AS calls_queued,
+			   count(*) FILTER (WHERE status = 'ringing') AS calls_ringing,
+			   count(*) FILTER (WHERE status = 'in-progress') AS calls_in_progress,
+			   count(*) FILTER (WHERE status = 'forwarding') AS calls_forwarding,
+			   count(*) FILTER (WHERE status = 'completed') AS calls_completed,
+			   count(*) FILTER (WHERE status = 'failed') AS calls_failed,
+			   count(*) FILTER (WHERE status IS NULL) AS calls_unknown_status,
+			   count(*) FILTER (WHERE org_id IS NULL) AS calls_without_org,
+			   count(*) FILTER (WHERE status_rank < vapi.terminal_rank()
+								  AND last_event_at < now() - interval '1 hour') AS calls_stale,
+			   count(*) FILTER (WHERE ended_reason = 'vapi_calls.expired-no-end-of-call-report') AS calls_expired,
+			   min(last_event_at) FILTER (WHERE status_rank < vapi.terminal_rank()) AS oldest_open_call_event_at,
+			   max(last_event_at) AS last_call_event_at
+		  FROM vapi.calls) c,
+	   (SELECT count(*) AS events_24h,
+			   count(*) FILTER (WHERE outcome = 'inserted') AS events_24h_inserted,
+			   count(*) FILTER (WHERE outcome = 'updated') AS events_24h_updated,
+			   count(*) FILTER (WHERE outcome = 'unchanged') AS events_24h_unchanged,
+			   count(*) FILTER (WHERE outcome = 'ignored') AS events_24h_ignored,
+			   count(*) FILTER (WHERE outcome = 'rejected') AS events_24h_rejected,
+			   count(*) FILTER (WHERE outcome = 'error') AS events_24h_error
+		  FROM vapi.events
+		 WHERE received_at >= now() - interval '24 hours') e,
+	   (SELECT max(received_at) AS last_received_at FROM vapi.events) l;
+COMMENT ON VIEW vapi.pipeline_health IS
+	'One row: calls by status (and with none yet), without org, stale and expired; deliveries by outcome in the last 24 hours; the newest delivery';
+REVOKE ALL ON vapi.pipeline_health FROM PUBLIC;
+
+-- vapi.expire_stale_calls(NULL) is refused, as vapi.prune_events(NULL) is,
+-- instead of answering NULL.
+ALTER FUNCTION vapi.expire_stale_calls(interval) CALLED ON NULL INPUT;

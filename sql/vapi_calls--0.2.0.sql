@@ -208,7 +208,7 @@ REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
 -- the event log's text does not depend on the caller's session.
 CREATE FUNCTION vapi.expire_stale_calls(older_than interval) RETURNS integer
 	AS 'MODULE_PATHNAME', 'vapi_expire_stale_calls'
-	LANGUAGE C VOLATILE STRICT
+	LANGUAGE C VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	SET intervalstyle = postgres;
 COMMENT ON FUNCTION vapi.expire_stale_calls(interval) IS
@@ -279,6 +279,7 @@ SELECT c.*, e.*, l.*
 			   count(*) FILTER (WHERE status = 'forwarding') AS calls_forwarding,
 			   count(*) FILTER (WHERE status = 'completed') AS calls_completed,
 			   count(*) FILTER (WHERE status = 'failed') AS calls_failed,
+			   count(*) FILTER (WHERE status IS NULL) AS calls_unknown_status,
 			   count(*) FILTER (WHERE org_id IS NULL) AS calls_without_org,
 			   count(*) FILTER (WHERE status_rank < vapi.terminal_rank()
 								  AND last_event_at < now() - interval '1 hour') AS calls_stale,
@@ -297,7 +298,7 @@ SELECT c.*, e.*, l.*
 		 WHERE received_at >= now() - interval '24 hours') e,
 	   (SELECT max(received_at) AS last_received_at FROM vapi.events) l;
 COMMENT ON VIEW vapi.pipeline_health IS
-	'One row: calls by status, without org, stale and expired; deliveries by outcome in the last 24 hours; the newest delivery';
+	'One row: calls by status (and with none yet), without org, stale and expired; deliveries by outcome in the last 24 hours; the newest delivery';
 REVOKE ALL ON vapi.pipeline_health FROM PUBLIC;
 
 -- ==== Convergence, replay and re-resolution (issue 3) ====

@@ -38,6 +38,14 @@ PG_FUNCTION_INFO_V1(vapi_expire_stale_calls);
 /* Calls fetched from the scan at a time. */
 #define EXPIRE_BATCH	100
 
+/*
+ * The call's last event time as ISO 8601 in UTC, to the microsecond. Written
+ * out twice in the lock statement rather than computed once in a LATERAL
+ * subquery, which Citus cannot plan with FOR UPDATE.
+ */
+#define EXPIRE_AT \
+	"pg_catalog.to_char(c.last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 /* What each call of the scan is expired with. */
 typedef struct ExpireRun
 {
@@ -82,10 +90,9 @@ expire_one(HeapTuple scanrow, TupleDesc scandesc, void *arg)
 	vapi_prepare(&lock_plan,
 				 "SELECT jsonb_build_object('message', jsonb_build_object("
 				 "'type', $4, 'call', jsonb_build_object('id', c.vapi_call_id),"
-				 " 'timestamp', t.at, 'endedReason', $5, 'lastEventAt', t.at, 'olderThan', $6))"
-				 " FROM vapi.calls c,"
-				 " LATERAL (SELECT pg_catalog.to_char(c.last_event_at AT TIME ZONE 'UTC',"
-				 " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS at) t"
+				 " 'timestamp', " EXPIRE_AT ", 'endedReason', $5,"
+				 " 'lastEventAt', " EXPIRE_AT ", 'olderThan', $6))"
+				 " FROM vapi.calls c"
 				 " WHERE c.vapi_call_id = $1 AND c.status_rank < $2 AND c.last_event_at < $3"
 				 " FOR UPDATE OF c",
 				 6, argtypes);
@@ -106,17 +113,23 @@ expire_one(HeapTuple scanrow, TupleDesc scandesc, void *arg)
 
 /*
  * SQL: vapi.expire_stale_calls(older_than interval) returns integer, the
- * number of calls expired.  Strict; older_than must not be negative.
+ * number of calls expired.  older_than must be a non-negative interval: a
+ * NULL is refused as vapi.prune_events refuses it, not answered with NULL.
  */
 Datum
 vapi_expire_stale_calls(PG_FUNCTION_ARGS)
 {
-	Datum		older_than = PG_GETARG_DATUM(0);
+	Datum		older_than;
 	Interval	zero = {0};
 	ExpireRun	run;
 	Oid			argtypes[2] = {INT2OID, TIMESTAMPTZOID};
 	Datum		args[2];
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must be a non-negative interval")));
+	older_than = PG_GETARG_DATUM(0);
 	if (DatumGetBool(DirectFunctionCall2(interval_lt, older_than, IntervalPGetDatum(&zero))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -130,10 +143,11 @@ vapi_expire_stale_calls(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
-	vapi_prepare(&scan_plan,
-				 "SELECT vapi_call_id FROM vapi.calls"
-				 " WHERE status_rank < $1 AND last_event_at < $2 ORDER BY vapi_call_id",
-				 2, argtypes);
+	/* planned for its values: Citus cannot run a multi-shard generic plan */
+	vapi_prepare_opts(&scan_plan,
+					  "SELECT vapi_call_id FROM vapi.calls"
+					  " WHERE status_rank < $1 AND last_event_at < $2 ORDER BY vapi_call_id",
+					  2, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 	args[0] = Int16GetDatum(VAPI_RANK_TERMINAL);
 	args[1] = run.cutoff;
 	vapi_for_each_row(scan_plan, args, NULL, EXPIRE_BATCH, expire_one, &run);
