@@ -40,6 +40,7 @@ REGRESS = \
 	check \
 	auth_bearer \
 	auth_hmac \
+	auth_hmac_options \
 	privileges \
 	tenants \
 	call_log \

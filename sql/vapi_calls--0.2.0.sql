@@ -568,6 +568,12 @@ CREATE TABLE vapi.credentials (
 	payload_format text CHECK (strpos(payload_format, '{body}') > 0),
 	tolerance interval CHECK (tolerance > interval '0'),
 	created_at timestamptz NOT NULL DEFAULT now(),
+	message_id_header text CHECK (message_id_header ~ '^[-!#$%&''*+.^_`|~0-9a-z]+$'),
+	secret_is_base64 boolean NOT NULL DEFAULT false,
+	CONSTRAINT credentials_hmac_options_check CHECK (CASE kind
+		   WHEN 'bearer' THEN message_id_header IS NULL AND NOT secret_is_base64
+		   ELSE message_id_header IS NOT NULL OR strpos(payload_format, '{svix-id}') = 0
+		   END),
 	CHECK (CASE kind
 		   WHEN 'bearer' THEN algorithm IS NULL AND encoding IS NULL AND timestamp_header IS NULL
 							 AND payload_format IS NULL AND tolerance IS NULL
@@ -584,7 +590,7 @@ SELECT pg_catalog.pg_extension_config_dump('vapi.credentials_id_seq', '');
 
 CREATE VIEW vapi.credential_list AS
 	SELECT id, kind, header, prefix, algorithm, encoding, timestamp_header,
-		   payload_format, tolerance, created_at
+		   payload_format, tolerance, created_at, message_id_header, secret_is_base64
 	  FROM vapi.credentials;
 COMMENT ON VIEW vapi.credential_list IS 'The webhook credentials, without their secrets';
 REVOKE ALL ON vapi.credential_list FROM PUBLIC;
@@ -658,7 +664,9 @@ CREATE FUNCTION vapi.add_hmac_credential(secret text,
 										 signature_header text DEFAULT 'x-signature',
 										 timestamp_header text DEFAULT 'x-timestamp',
 										 payload_format text DEFAULT '{timestamp}.{body}',
-										 tolerance interval DEFAULT '5 minutes')
+										 tolerance interval DEFAULT '5 minutes',
+										 message_id_header text DEFAULT NULL,
+										 secret_is_base64 boolean DEFAULT false)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -668,11 +676,28 @@ DECLARE
 	enc text := lower(encoding);
 	sig_header text;
 	ts_header text;
+	id_header text;
+	placeholder text;
 	new_id bigint;
 BEGIN
 	IF secret IS NULL OR secret = '' THEN
 		RAISE EXCEPTION 'secret must not be %', CASE WHEN secret IS NULL THEN 'null' ELSE 'empty' END
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF secret_is_base64 IS NULL THEN
+		RAISE EXCEPTION 'secret_is_base64 must not be null'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF secret_is_base64 THEN
+		BEGIN
+			IF length(decode(secret, 'base64')) = 0 THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		EXCEPTION WHEN invalid_parameter_value THEN
+			RAISE EXCEPTION 'secret is not base64, but secret_is_base64 is true'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the secret exactly as Vapi''s secretKey, or secret_is_base64 => false.';
+		END;
 	END IF;
 	IF alg IS NULL OR alg NOT IN ('sha256', 'sha512', 'sha1') THEN
 		RAISE EXCEPTION 'unsupported HMAC algorithm %', coalesce(quote_literal(algorithm), 'null')
@@ -691,10 +716,18 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A signature that does not cover the body does not authenticate it.';
 	END IF;
-	IF regexp_replace(payload_format, '\{(timestamp|body)\}', '', 'g') ~ '\{[A-Za-z_]*\}' THEN
-		RAISE EXCEPTION 'payload_format has a placeholder other than {timestamp} and {body}'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
+	-- Every placeholder must be one the database can fill.
+	FOR placeholder IN SELECT m[1] FROM regexp_matches(payload_format, '(\{[^{}]*\})', 'g') AS m LOOP
+		IF placeholder = '{url}' THEN
+			RAISE EXCEPTION 'payload_format placeholder {url} cannot be filled'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'The database does not see the URL Vapi signed: a proxy or PostgREST in front of it may change its scheme, host and path.';
+		ELSIF placeholder NOT IN ('{timestamp}', '{body}', '{svix-id}', '{method}') THEN
+			RAISE EXCEPTION 'payload_format placeholder % cannot be filled', placeholder
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'The placeholders are {body}, {timestamp}, {svix-id} and {method}.';
+		END IF;
+	END LOOP;
 	IF timestamp_header IS NOT NULL THEN
 		ts_header := vapi._check_header_name(timestamp_header, 'timestamp_header');
 		IF ts_header = sig_header THEN
@@ -709,18 +742,31 @@ BEGIN
 		RAISE EXCEPTION 'payload_format contains {timestamp} but there is no timestamp_header'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF message_id_header IS NOT NULL THEN
+		id_header := vapi._check_header_name(message_id_header, 'message_id_header');
+		IF id_header IN (sig_header, ts_header) THEN
+			RAISE EXCEPTION 'message_id_header must differ from signature_header and timestamp_header'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+	ELSIF strpos(payload_format, '{svix-id}') > 0 THEN
+		RAISE EXCEPTION 'payload_format contains {svix-id} but there is no message_id_header'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the messageIdHeader of Vapi''s HMAC credential as message_id_header.';
+	END IF;
 	INSERT INTO vapi.credentials (kind, secret, header, prefix, algorithm, encoding,
-								  timestamp_header, payload_format, tolerance)
+								  timestamp_header, payload_format, tolerance,
+								  message_id_header, secret_is_base64)
 	VALUES ('hmac', add_hmac_credential.secret, sig_header, add_hmac_credential.prefix,
 			alg, enc, ts_header, add_hmac_credential.payload_format,
-			CASE WHEN ts_header IS NOT NULL THEN add_hmac_credential.tolerance END)
+			CASE WHEN ts_header IS NOT NULL THEN add_hmac_credential.tolerance END,
+			id_header, add_hmac_credential.secret_is_base64)
 	RETURNING id INTO new_id;
 	RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval) IS
+COMMENT ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval, text, boolean) IS
 	'Accept webhooks signed with HMAC over payload_format; returns the credential id';
-REVOKE ALL ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION vapi.remove_credential(id bigint) RETURNS boolean
 	LANGUAGE plpgsql
