@@ -19,7 +19,8 @@ OBJS = \
 	src/replay.o \
 	src/reresolve.o \
 	src/auth.o \
-	src/request.o
+	src/request.o \
+	src/reply.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -41,6 +42,7 @@ REGRESS = \
 	auth_bearer \
 	auth_hmac \
 	auth_hmac_options \
+	replies \
 	privileges \
 	tenants \
 	call_log \

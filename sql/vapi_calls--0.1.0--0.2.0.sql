@@ -156,3 +156,79 @@ BEGIN
 END
 $$;
 DROP TABLE pg_temp.vapi_calls_13_grants;
+
+-- Issue 13: replies to request-type messages
+ALTER TABLE vapi.phone_numbers ADD COLUMN assistant_id text;
+COMMENT ON COLUMN vapi.phone_numbers.assistant_id IS
+	'The Vapi assistant vapi_webhook names in reply to an assistant-request for this number';
+COMMENT ON FUNCTION @extschema@.vapi_webhook(json) IS
+	'HTTP endpoint: authenticate a Vapi webhook from request.headers, ingest it, answer a request with its reply';
+
+
+CREATE FUNCTION vapi.expects_reply(message_type text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vapi_expects_reply_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.expects_reply(text) IS
+	'true for the message types Vapi waits for a JSON reply to, which vapi.set_handler accepts';
+
+CREATE TABLE vapi.handlers (
+	message_type text PRIMARY KEY CHECK (vapi.expects_reply(message_type)),
+	handler text NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE vapi.handlers IS
+	'The SQL function (message jsonb) returns jsonb whose result vapi_webhook returns for each request type';
+COMMENT ON COLUMN vapi.handlers.handler IS
+	'The function, as regprocedure text (schema-qualified); resolved on each delivery';
+REVOKE ALL ON vapi.handlers FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('vapi.handlers', '');
+
+CREATE FUNCTION vapi.set_handler(message_type text, handler regprocedure) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	fn record;
+BEGIN
+	IF message_type IS NULL OR NOT vapi.expects_reply(message_type) THEN
+		RAISE EXCEPTION 'message type % expects no reply', coalesce(quote_literal(message_type), 'null')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = CASE WHEN message_type = 'voice-request'
+						   THEN 'Vapi expects raw PCM audio in reply to a voice-request, which a jsonb function cannot give.'
+						   ELSE 'Vapi ignores the reply body of every message but assistant-request, tool-calls, transfer-destination-request, handoff-destination-request, knowledge-base-request, call.endpointing.request and campaign.predial.' END;
+	END IF;
+	IF handler IS NULL THEN
+		RAISE EXCEPTION 'handler must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'vapi.remove_handler(message_type) removes a handler.';
+	END IF;
+	SELECT p.prokind, p.proretset, p.pronargs, p.proargtypes[0] AS argtype, p.prorettype
+	  INTO fn FROM pg_catalog.pg_proc p WHERE p.oid = handler;
+	IF fn.prokind <> 'f' OR fn.proretset OR fn.pronargs <> 1
+	   OR fn.argtype <> 'jsonb'::regtype OR fn.prorettype <> 'jsonb'::regtype THEN
+		RAISE EXCEPTION '% cannot be a handler', handler
+			USING ERRCODE = 'invalid_function_definition',
+				  DETAIL = 'A handler is a function (message jsonb) returns jsonb.';
+	END IF;
+	INSERT INTO vapi.handlers AS h (message_type, handler)
+	VALUES (set_handler.message_type, set_handler.handler::text)
+	ON CONFLICT ON CONSTRAINT handlers_pkey
+	DO UPDATE SET handler = excluded.handler, created_at = now();
+END
+$$;
+COMMENT ON FUNCTION vapi.set_handler(text, regprocedure) IS
+	'Answer every message_type delivery to vapi_webhook with handler(message), run as its owner';
+REVOKE ALL ON FUNCTION vapi.set_handler(text, regprocedure) FROM PUBLIC;
+
+CREATE FUNCTION vapi.remove_handler(message_type text) RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM vapi.handlers h WHERE h.message_type = remove_handler.message_type;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION vapi.remove_handler(text) IS
+	'Stop answering message_type with a handler; false if it had none';
+REVOKE ALL ON FUNCTION vapi.remove_handler(text) FROM PUBLIC;

@@ -2,7 +2,8 @@
  *
  * auth.c
  *	  vapi_webhook(json): authenticate a delivery from its request headers,
- *	  then ingest it exactly as vapi_ingest() does.
+ *	  then ingest it exactly as vapi_ingest() does, and answer a request-type
+ *	  message with its reply (src/reply.c) instead of the result object.
  *
  * The credentials are the rows of vapi.credentials (managed in SQL by the
  * extension's owner; see the "HTTP endpoint" section of the install
@@ -539,10 +540,14 @@ vapi_webhook(PG_FUNCTION_ARGS)
 	text	   *body = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	Jsonb	   *payload = NULL;
 	char	   *why = NULL;
+	VapiReply	reply;
+	Jsonb	   *result;
 
 	authenticate(body ? VARDATA_ANY(body) : "", body ? VARSIZE_ANY_EXHDR(body) : 0);
 
 	if (body != NULL && (payload = body_to_jsonb(body, &why)) == NULL)
 		PG_RETURN_JSONB_P(vapi_ingest_rejected(text_as_jsonb_string(body), why));
-	PG_RETURN_JSONB_P(vapi_ingest_payload(payload));
+	result = vapi_webhook_payload(payload, &reply);
+	/* a request-type message is answered with its reply (src/reply.c) */
+	PG_RETURN_JSONB_P(reply.body != NULL ? reply.body : result);
 }
