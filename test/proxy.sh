@@ -67,7 +67,7 @@ start_proxy() {
 	cat "$log" >&2
 	return 1
 }
-start_proxy proxy_pid port "$dir/proxy.log" PGPOOL_MAX=3 MAX_BODY_BYTES=3145728 || fail "the proxy did not start"
+start_proxy proxy_pid port "$dir/proxy.log" PGPOOL_MAX=3 MAX_BODY_BYTES=3145728 PGCONNECT_TIMEOUT=60 || fail "the proxy did not start"
 client() { PROXY_PORT=$port node "$REPO/test/proxy_client.js" "$@"; }
 # expect LABEL OUTPUT PATTERN: the output must match the glob pattern
 expect() { [[ $2 == $3 ]] || fail "$1: got '${2:0:300}', expected '$3'"; echo "ok: $1"; }
