@@ -35,6 +35,7 @@ SELECT vapi.add_hmac_credential('s', message_id_header => 'X-Signature');
 SELECT vapi.add_hmac_credential('s', message_id_header => 'x-timestamp');
 SELECT vapi.add_hmac_credential('not base64!', secret_is_base64 => true);
 SELECT vapi.add_hmac_credential('====', secret_is_base64 => true);
+SELECT vapi.add_hmac_credential('c2Vj cmV0', secret_is_base64 => true);
 SELECT vapi.add_hmac_credential('s', secret_is_base64 => NULL);
 \set SHOW_CONTEXT errors
 -- the table refuses a {svix-id} format without its header, whatever inserts it

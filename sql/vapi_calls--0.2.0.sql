@@ -693,7 +693,8 @@ BEGIN
 	END IF;
 	IF secret_is_base64 THEN
 		BEGIN
-			IF length(decode(secret, 'base64')) = 0 THEN
+			-- (white space too: PostgreSQL's C decoder, which checks deliveries, refuses it)
+			IF secret ~ '[[:space:]]' OR length(decode(secret, 'base64')) = 0 THEN
 				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
 			END IF;
 		EXCEPTION WHEN invalid_parameter_value THEN

@@ -128,11 +128,15 @@ expect "valid after 413" "$(client send --hmac px-hmac-secret --body "$(body sta
 # request then one without credentials; then 200 requests at once, a third
 # of them unsigned, each answer checked against its own request.
 expect "same connection" "$(client same-socket px-token)" '200 401 sockets=1'
+# (Under scripts/valgrind.sh, where a delivery takes a second, 30 at once.)
+n=200
+[ -z "${VAPI_VALGRIND_LOGS:-}" ] || n=30
+unsigned=$((n / 3))
 start=$(date +%s.%N)
-expect "200 at once" "$(client burst 200 px-token px-hmac-secret)" 'ok 200:134 401:66'
-echo "200 concurrent requests in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
+expect "$n at once" "$(client burst $n px-token px-hmac-secret)" "ok 200:$((n - unsigned)) 401:$unsigned"
+echo "$n concurrent requests in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 got=$(psql_q -d $db -At -c "SELECT count(*) FROM vapi.calls WHERE vapi_call_id LIKE 'call-px-burst-%'")
-[ "$got" = 134 ] || fail "the burst left $got calls, not 134"
+[ "$got" = $((n - unsigned)) ] || fail "the burst left $got calls, not $((n - unsigned))"
 
 # A database that cannot be reached: 503, so that Vapi's retry plan retries.
 start_proxy down_pid down_port "$dir/down.log" PGHOST="$WORK/no-such-socket-dir" PGCONNECT_TIMEOUT=2 ||
