@@ -139,10 +139,13 @@ got=$(psql_q -d $db -At -c "SELECT count(*) FROM vapi.calls WHERE vapi_call_id L
 [ "$got" = $((n - unsigned)) ] || fail "the burst left $got calls, not $((n - unsigned))"
 
 # A database that cannot be reached: 503, so that Vapi's retry plan retries.
-start_proxy down_pid down_port "$dir/down.log" PGHOST="$WORK/no-such-socket-dir" PGCONNECT_TIMEOUT=2 ||
-	fail "the second proxy did not start"
+# Its limit is 1 MiB, so the same 2 MB report is over it there.
+start_proxy down_pid down_port "$dir/down.log" PGHOST="$WORK/no-such-socket-dir" PGCONNECT_TIMEOUT=2 \
+	MAX_BODY_BYTES=1048576 || fail "the second proxy did not start"
 expect "database unreachable" "$(PROXY_PORT=$down_port node "$REPO/test/proxy_client.js" send \
 	--header 'x-vapi-secret: px-token' --body "$(body status-update call-px-6)")" '503 *'
+expect "2 MB over a 1 MiB limit" "$(PROXY_PORT=$down_port node "$REPO/test/proxy_client.js" send \
+	--hmac px-hmac-secret --body-file "$dir/big.json")" '413 *'
 kill "$down_pid"; wait "$down_pid" 2>/dev/null || true; down_pid=
 
 # SIGTERM while a delivery is in the database: it is answered, then the
