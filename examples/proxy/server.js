@@ -13,11 +13,13 @@
 // that statement's transaction only, and a refusal leaves nothing to roll back
 // on the pooled connection.
 //
-// Configuration, from the environment: PORT (8080), HOST (127.0.0.1),
-// MAX_BODY_BYTES (4 MiB), PGPOOL_MAX (10), VAPI_WEBHOOK_FUNCTION
-// (public.vapi_webhook), and the libpq variables PGHOST, PGPORT, PGDATABASE,
-// PGUSER, PGPASSWORD, PGCONNECT_TIMEOUT (seconds, 10), which `pg` reads.
-// Connect as a role that has only EXECUTE on vapi_webhook.
+// Configuration, from the environment: PORT (8080; 0 picks a free port),
+// HOST (127.0.0.1), MAX_BODY_BYTES (4 MiB), PGPOOL_MAX (10),
+// SHUTDOWN_TIMEOUT_MS (15000: how long SIGTERM waits for the requests under
+// way), VAPI_WEBHOOK_FUNCTION (public.vapi_webhook), and the libpq variables
+// PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, which `pg` reads, and
+// PGCONNECT_TIMEOUT (seconds, 10; also the longest wait for a free pooled
+// connection).  Connect as a role that has only EXECUTE on vapi_webhook.
 'use strict';
 
 const http = require('node:http');
