@@ -27,7 +27,8 @@ OBJS = \
 	src/auth.o \
 	src/request.o \
 	src/http.o \
-	src/api.o
+	src/api.o \
+	src/reply.o
 
 DATA = $(patsubst $(srcroot)%,%,$(wildcard $(srcroot)sql/$(EXTENSION)--*.sql))
 
@@ -51,6 +52,8 @@ REGRESS = \
 	check \
 	auth_bearer \
 	auth_hmac \
+	auth_hmac_options \
+	replies \
 	privileges \
 	tenants \
 	call_log \

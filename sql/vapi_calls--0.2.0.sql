@@ -24,9 +24,12 @@ COMMENT ON TABLE vapi.agents IS 'Which org owns which Vapi assistant';
 CREATE TABLE vapi.phone_numbers (
 	vapi_phone_number_id text PRIMARY KEY,
 	org_id uuid NOT NULL,
-	number text
+	number text,
+	assistant_id text
 );
 COMMENT ON TABLE vapi.phone_numbers IS 'Which org owns which Vapi phone number';
+COMMENT ON COLUMN vapi.phone_numbers.assistant_id IS
+	'The Vapi assistant vapi_webhook names in reply to an assistant-request for this number';
 
 CREATE FUNCTION vapi.normalize_phone(text) RETURNS text
 	AS 'MODULE_PATHNAME', 'vapi_normalize_phone_sql'
@@ -643,6 +646,12 @@ CREATE TABLE vapi.credentials (
 	payload_format text CHECK (strpos(payload_format, '{body}') > 0),
 	tolerance interval CHECK (tolerance > interval '0'),
 	created_at timestamptz NOT NULL DEFAULT now(),
+	message_id_header text CHECK (message_id_header ~ '^[-!#$%&''*+.^_`|~0-9a-z]+$'),
+	secret_is_base64 boolean NOT NULL DEFAULT false,
+	CONSTRAINT credentials_hmac_options_check CHECK (CASE kind
+		   WHEN 'bearer' THEN message_id_header IS NULL AND NOT secret_is_base64
+		   ELSE message_id_header IS NOT NULL OR strpos(payload_format, '{svix-id}') = 0
+		   END),
 	CHECK (CASE kind
 		   WHEN 'bearer' THEN algorithm IS NULL AND encoding IS NULL AND timestamp_header IS NULL
 							 AND payload_format IS NULL AND tolerance IS NULL
@@ -659,7 +668,7 @@ SELECT pg_catalog.pg_extension_config_dump('vapi.credentials_id_seq', '');
 
 CREATE VIEW vapi.credential_list AS
 	SELECT id, kind, header, prefix, algorithm, encoding, timestamp_header,
-		   payload_format, tolerance, created_at
+		   payload_format, tolerance, created_at, message_id_header, secret_is_base64
 	  FROM vapi.credentials;
 COMMENT ON VIEW vapi.credential_list IS 'The webhook credentials, without their secrets';
 REVOKE ALL ON vapi.credential_list FROM PUBLIC;
@@ -733,7 +742,9 @@ CREATE FUNCTION vapi.add_hmac_credential(secret text,
 										 signature_header text DEFAULT 'x-signature',
 										 timestamp_header text DEFAULT 'x-timestamp',
 										 payload_format text DEFAULT '{timestamp}.{body}',
-										 tolerance interval DEFAULT '5 minutes')
+										 tolerance interval DEFAULT '5 minutes',
+										 message_id_header text DEFAULT NULL,
+										 secret_is_base64 boolean DEFAULT false)
 	RETURNS bigint
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -743,11 +754,29 @@ DECLARE
 	enc text := lower(encoding);
 	sig_header text;
 	ts_header text;
+	id_header text;
+	placeholder text;
 	new_id bigint;
 BEGIN
 	IF secret IS NULL OR secret = '' THEN
 		RAISE EXCEPTION 'secret must not be %', CASE WHEN secret IS NULL THEN 'null' ELSE 'empty' END
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF secret_is_base64 IS NULL THEN
+		RAISE EXCEPTION 'secret_is_base64 must not be null'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF secret_is_base64 THEN
+		BEGIN
+			-- (white space too: PostgreSQL's C decoder, which checks deliveries, refuses it)
+			IF secret ~ '[[:space:]]' OR length(decode(secret, 'base64')) = 0 THEN
+				RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		EXCEPTION WHEN invalid_parameter_value THEN
+			RAISE EXCEPTION 'secret is not base64, but secret_is_base64 is true'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Pass the secret exactly as Vapi''s secretKey, or secret_is_base64 => false.';
+		END;
 	END IF;
 	IF alg IS NULL OR alg NOT IN ('sha256', 'sha512', 'sha1') THEN
 		RAISE EXCEPTION 'unsupported HMAC algorithm %', coalesce(quote_literal(algorithm), 'null')
@@ -766,10 +795,18 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A signature that does not cover the body does not authenticate it.';
 	END IF;
-	IF regexp_replace(payload_format, '\{(timestamp|body)\}', '', 'g') ~ '\{[A-Za-z_]*\}' THEN
-		RAISE EXCEPTION 'payload_format has a placeholder other than {timestamp} and {body}'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
+	-- Every placeholder must be one the database can fill.
+	FOR placeholder IN SELECT m[1] FROM regexp_matches(payload_format, '(\{[^{}]*\})', 'g') AS m LOOP
+		IF placeholder = '{url}' THEN
+			RAISE EXCEPTION 'payload_format placeholder {url} cannot be filled'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'The database does not see the URL Vapi signed: a proxy or PostgREST in front of it may change its scheme, host and path.';
+		ELSIF placeholder NOT IN ('{timestamp}', '{body}', '{svix-id}', '{method}') THEN
+			RAISE EXCEPTION 'payload_format placeholder % cannot be filled', placeholder
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'The placeholders are {body}, {timestamp}, {svix-id} and {method}.';
+		END IF;
+	END LOOP;
 	IF timestamp_header IS NOT NULL THEN
 		ts_header := vapi._check_header_name(timestamp_header, 'timestamp_header');
 		IF ts_header = sig_header THEN
@@ -784,18 +821,31 @@ BEGIN
 		RAISE EXCEPTION 'payload_format contains {timestamp} but there is no timestamp_header'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF message_id_header IS NOT NULL THEN
+		id_header := vapi._check_header_name(message_id_header, 'message_id_header');
+		IF id_header IN (sig_header, ts_header) THEN
+			RAISE EXCEPTION 'message_id_header must differ from signature_header and timestamp_header'
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+	ELSIF strpos(payload_format, '{svix-id}') > 0 THEN
+		RAISE EXCEPTION 'payload_format contains {svix-id} but there is no message_id_header'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the messageIdHeader of Vapi''s HMAC credential as message_id_header.';
+	END IF;
 	INSERT INTO vapi.credentials (kind, secret, header, prefix, algorithm, encoding,
-								  timestamp_header, payload_format, tolerance)
+								  timestamp_header, payload_format, tolerance,
+								  message_id_header, secret_is_base64)
 	VALUES ('hmac', add_hmac_credential.secret, sig_header, add_hmac_credential.prefix,
 			alg, enc, ts_header, add_hmac_credential.payload_format,
-			CASE WHEN ts_header IS NOT NULL THEN add_hmac_credential.tolerance END)
+			CASE WHEN ts_header IS NOT NULL THEN add_hmac_credential.tolerance END,
+			id_header, add_hmac_credential.secret_is_base64)
 	RETURNING id INTO new_id;
 	RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval) IS
+COMMENT ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval, text, boolean) IS
 	'Accept webhooks signed with HMAC over payload_format; returns the credential id';
-REVOKE ALL ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION vapi.remove_credential(id bigint) RETURNS boolean
 	LANGUAGE plpgsql
@@ -822,8 +872,89 @@ CREATE FUNCTION @extschema@.vapi_webhook(json) RETURNS jsonb
 	SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.vapi_webhook(json) IS
-	'HTTP endpoint: authenticate a Vapi webhook from request.headers, then ingest it';
+	'HTTP endpoint: authenticate a Vapi webhook from request.headers, ingest it, answer a request with its reply';
 REVOKE ALL ON FUNCTION @extschema@.vapi_webhook(json) FROM PUBLIC;
+
+-- ==== Replies to request-type messages (issue 13) ====
+--
+-- vapi_webhook answers a request-type message (assistant-request,
+-- tool-calls, ...) with the reply Vapi waits for, computed in C
+-- (src/reply.c): the result of the handler registered here for its type,
+-- else for an assistant-request the assistant_id of the call's number in
+-- vapi.phone_numbers (through vapi.phone_numbers_source), else a fallback
+-- that declines.  Handlers are registered by the extension's owner and run
+-- with their own owner's rights.  The table stores the handler's name, not
+-- its oid: it is dumped with the data and must survive pg_dump and
+-- pg_upgrade (which refuses regprocedure columns), so a renamed or dropped
+-- handler is reported as missing in vapi.events.detail.
+
+CREATE FUNCTION vapi.expects_reply(message_type text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'vapi_expects_reply_sql'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION vapi.expects_reply(text) IS
+	'true for the message types Vapi waits for a JSON reply to, which vapi.set_handler accepts';
+
+CREATE TABLE vapi.handlers (
+	message_type text PRIMARY KEY CHECK (vapi.expects_reply(message_type)),
+	handler text NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE vapi.handlers IS
+	'The SQL function (message jsonb) returns jsonb whose result vapi_webhook returns for each request type';
+COMMENT ON COLUMN vapi.handlers.handler IS
+	'The function, as regprocedure text (schema-qualified); resolved on each delivery';
+REVOKE ALL ON vapi.handlers FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('vapi.handlers', '');
+
+CREATE FUNCTION vapi.set_handler(message_type text, handler regprocedure) RETURNS void
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	fn record;
+BEGIN
+	IF message_type IS NULL OR NOT vapi.expects_reply(message_type) THEN
+		RAISE EXCEPTION 'message type % expects no reply', coalesce(quote_literal(message_type), 'null')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = CASE WHEN message_type = 'voice-request'
+						   THEN 'Vapi expects raw PCM audio in reply to a voice-request, which a jsonb function cannot give.'
+						   ELSE 'Vapi ignores the reply body of every message but assistant-request, tool-calls, transfer-destination-request, handoff-destination-request, knowledge-base-request, call.endpointing.request and campaign.predial.' END;
+	END IF;
+	IF handler IS NULL THEN
+		RAISE EXCEPTION 'handler must not be null'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'vapi.remove_handler(message_type) removes a handler.';
+	END IF;
+	SELECT p.prokind, p.proretset, p.pronargs, p.proargtypes[0] AS argtype, p.prorettype
+	  INTO fn FROM pg_catalog.pg_proc p WHERE p.oid = handler;
+	IF fn.prokind <> 'f' OR fn.proretset OR fn.pronargs <> 1
+	   OR fn.argtype <> 'jsonb'::regtype OR fn.prorettype <> 'jsonb'::regtype THEN
+		RAISE EXCEPTION '% cannot be a handler', handler
+			USING ERRCODE = 'invalid_function_definition',
+				  DETAIL = 'A handler is a function (message jsonb) returns jsonb.';
+	END IF;
+	INSERT INTO vapi.handlers AS h (message_type, handler)
+	VALUES (set_handler.message_type, set_handler.handler::text)
+	ON CONFLICT ON CONSTRAINT handlers_pkey
+	DO UPDATE SET handler = excluded.handler, created_at = now();
+END
+$$;
+COMMENT ON FUNCTION vapi.set_handler(text, regprocedure) IS
+	'Answer every message_type delivery to vapi_webhook with handler(message), run as its owner';
+REVOKE ALL ON FUNCTION vapi.set_handler(text, regprocedure) FROM PUBLIC;
+
+CREATE FUNCTION vapi.remove_handler(message_type text) RETURNS boolean
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	DELETE FROM vapi.handlers h WHERE h.message_type = remove_handler.message_type;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION vapi.remove_handler(text) IS
+	'Stop answering message_type with a handler; false if it had none';
+REVOKE ALL ON FUNCTION vapi.remove_handler(text) FROM PUBLIC;
 
 -- Tenants: a role that is not the owner sees only the calls of the org in
 -- its JWT claims.  The owner and superusers bypass row level security, so

@@ -2,18 +2,23 @@
  *
  * auth.c
  *	  vapi_webhook(json): authenticate a delivery from its request headers,
- *	  then ingest it exactly as vapi_ingest() does.
+ *	  then ingest it exactly as vapi_ingest() does, and answer a request-type
+ *	  message with its reply (src/reply.c) instead of the result object.
  *
  * The credentials are the rows of vapi.credentials (managed in SQL by the
  * extension's owner; see the "HTTP endpoint" section of the install
  * script).  A delivery passes when any one credential accepts it, so
  * several can be live during a rotation.  A Bearer credential compares a
  * header, less an optional prefix, with its secret; an HMAC credential
- * signs its payload format, with {timestamp} and {body} replaced by the
- * timestamp header and the exact bytes of the json argument, and compares
- * that with the signature header, after checking that the timestamp is
- * within its tolerance.  Secrets and signatures are compared in constant
- * time; HMAC is PostgreSQL's own (common/hmac.h), so no library is added.
+ * signs its payload format, with {timestamp}, {svix-id} and {body} replaced
+ * by the timestamp header, the message id header and the exact bytes of the
+ * json argument ({method} by POST), under its secret (base64-decoded first
+ * when secret_is_base64 says so), and compares that with the signature
+ * header, after checking that the timestamp is within its tolerance.  These
+ * are the options of Vapi's HmacAuthenticationPlan; {url} cannot be filled
+ * and is refused when the credential is added.  Secrets and signatures
+ * are compared in constant time; HMAC is PostgreSQL's own (common/hmac.h),
+ * so no library is added.
  *
  * A refusal raises SQLSTATE PT401 (PostgREST answers HTTP 401) naming the
  * check that failed, never a secret, before anything is written.  When
@@ -73,8 +78,18 @@ typedef struct AuthFailure
 enum
 {
 	COL_KIND = 1, COL_SECRET, COL_HEADER, COL_PREFIX, COL_ALGORITHM,
-	COL_ENCODING, COL_TIMESTAMP_HEADER, COL_PAYLOAD_FORMAT, COL_TOLERANCE
+	COL_ENCODING, COL_TIMESTAMP_HEADER, COL_PAYLOAD_FORMAT, COL_TOLERANCE,
+	COL_MESSAGE_ID_HEADER, COL_SECRET_IS_BASE64
 };
+
+/* The values an HMAC payload format's placeholders stand for. */
+typedef struct SignedParts
+{
+	const char *timestamp;		/* {timestamp}, or NULL */
+	const char *message_id;		/* {svix-id}, or NULL */
+	const char *body;			/* {body}: body[0..bodylen) */
+	size_t		bodylen;
+} SignedParts;
 
 static SPIPlanPtr credentials_plan = NULL;
 
@@ -236,10 +251,13 @@ parse_epoch(const char *s, double *seconds)
 	return true;
 }
 
-/* HMAC of format with {timestamp} and {body} replaced; returns its length. */
+/*
+ * HMAC under key[0..keylen) of format with its placeholders replaced by
+ * parts; returns the digest's length.
+ */
 static int
-sign(pg_cryptohash_type type, text *secret, const char *format,
-	 const char *timestamp, const char *body, size_t bodylen, uint8 *digest)
+sign(pg_cryptohash_type type, const uint8 *key, size_t keylen, const char *format,
+	 const SignedParts *parts, uint8 *digest)
 {
 	int			len = type == PG_SHA512 ? PG_SHA512_DIGEST_LENGTH :
 		type == PG_SHA1 ? SHA1_DIGEST_LENGTH : PG_SHA256_DIGEST_LENGTH;
@@ -250,8 +268,7 @@ sign(pg_cryptohash_type type, text *secret, const char *format,
 
 	if (ctx == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	ok = pg_hmac_init(ctx, (const uint8 *) VARDATA_ANY(secret),
-					  VARSIZE_ANY_EXHDR(secret)) == 0;
+	ok = pg_hmac_init(ctx, key, keylen) == 0;
 	while (ok && *p)
 	{
 		const char *piece = NULL;
@@ -259,9 +276,13 @@ sign(pg_cryptohash_type type, text *secret, const char *format,
 		size_t		skip = 0;
 
 		if (strncmp(p, "{timestamp}", 11) == 0)
-			piece = timestamp ? timestamp : "", piecelen = strlen(piece), skip = 11;
+			piece = parts->timestamp ? parts->timestamp : "", piecelen = strlen(piece), skip = 11;
+		else if (strncmp(p, "{svix-id}", 9) == 0)
+			piece = parts->message_id ? parts->message_id : "", piecelen = strlen(piece), skip = 9;
+		else if (strncmp(p, "{method}", 8) == 0)
+			piece = "POST", piecelen = 4, skip = 8;
 		else if (strncmp(p, "{body}", 6) == 0)
-			piece = body, piecelen = bodylen, skip = 6;
+			piece = parts->body, piecelen = parts->bodylen, skip = 6;
 		if (skip == 0)
 		{
 			p++;
@@ -290,10 +311,11 @@ check_hmac(HeapTuple row, TupleDesc desc, const VapiRequestObject *headers,
 	char	   *algorithm = column_text(row, desc, COL_ALGORITHM);
 	char	   *encoding = column_text(row, desc, COL_ENCODING);
 	char	   *ts_header = SPI_getvalue(row, desc, COL_TIMESTAMP_HEADER);
+	char	   *id_header = SPI_getvalue(row, desc, COL_MESSAGE_ID_HEADER);
 	char	   *format = column_text(row, desc, COL_PAYLOAD_FORMAT);
 	text	   *secret = column_secret(row, desc);
 	const char *sig = vapi_request_member(headers, sig_header);
-	const char *ts = NULL;
+	SignedParts parts = {NULL, NULL, body, bodylen};
 	pg_cryptohash_type type = strcmp(algorithm, "sha512") == 0 ? PG_SHA512 :
 		strcmp(algorithm, "sha1") == 0 ? PG_SHA1 : PG_SHA256;
 	uint8		expected[PG_SHA512_DIGEST_LENGTH];
@@ -315,13 +337,13 @@ check_hmac(HeapTuple row, TupleDesc desc, const VapiRequestObject *headers,
 		double		now;
 		bool		isnull;
 
-		if ((ts = vapi_request_member(headers, ts_header)) == NULL)
+		if ((parts.timestamp = vapi_request_member(headers, ts_header)) == NULL)
 		{
 			refuse(best, STAGE_MISSING, cxt,
 				   psprintf("timestamp header \"%s\" is missing", ts_header), NULL);
 			return false;
 		}
-		if (!parse_epoch(ts, &seconds))
+		if (!parse_epoch(parts.timestamp, &seconds))
 		{
 			refuse(best, STAGE_TIMESTAMP, cxt,
 				   psprintf("timestamp header \"%s\" is not a Unix time", ts_header),
@@ -342,6 +364,14 @@ check_hmac(HeapTuple row, TupleDesc desc, const VapiRequestObject *headers,
 		}
 	}
 
+	if (id_header != NULL &&
+		(parts.message_id = vapi_request_member(headers, id_header)) == NULL)
+	{
+		refuse(best, STAGE_MISSING, cxt,
+			   psprintf("message id header \"%s\" is missing", id_header), NULL);
+		return false;
+	}
+
 	siglen = strlen(sig);
 	trim_ows(&sig, &siglen);
 	if (!has_prefix(sig, siglen, prefix))
@@ -359,7 +389,24 @@ check_hmac(HeapTuple row, TupleDesc desc, const VapiRequestObject *headers,
 	else if (siglen <= MAX_SIGNATURE_LEN)
 		given_len = vapi_decode_hex(sig, siglen, given, MAX_SIGNATURE_LEN);
 
-	expected_len = secret ? sign(type, secret, format, ts, body, bodylen, expected) : -1;
+	expected_len = -1;
+	if (secret != NULL)
+	{
+		const char *key = VARDATA_ANY(secret);
+		int			keylen = VARSIZE_ANY_EXHDR(secret);
+		bool		isnull;
+
+		/* add_hmac_credential() checked that such a secret decodes */
+		if (DatumGetBool(SPI_getbinval(row, desc, COL_SECRET_IS_BASE64, &isnull)) && !isnull)
+		{
+			char	   *decoded = palloc(pg_b64_dec_len(keylen) + 1);
+
+			keylen = pg_b64_decode(key, keylen, decoded, pg_b64_dec_len(keylen) + 1);
+			key = decoded;
+		}
+		if (keylen > 0)
+			expected_len = sign(type, (const uint8 *) key, keylen, format, &parts, expected);
+	}
 	if (given_len < 0 || given_len != expected_len)
 	{
 		refuse(best, STAGE_MISMATCH, cxt,
@@ -396,7 +443,8 @@ authenticate(const char *body, size_t bodylen)
 	vapi_prepare(&credentials_plan,
 				 "SELECT kind, secret, header, prefix, algorithm, encoding,"
 				 " timestamp_header, payload_format,"
-				 " pg_catalog.date_part('epoch', tolerance)"
+				 " pg_catalog.date_part('epoch', tolerance),"
+				 " message_id_header, secret_is_base64"
 				 " FROM vapi.credentials ORDER BY id",
 				 0, NULL);
 	vapi_execute(credentials_plan, NULL, NULL, SPI_OK_SELECT);
@@ -492,10 +540,14 @@ vapi_webhook(PG_FUNCTION_ARGS)
 	text	   *body = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 	Jsonb	   *payload = NULL;
 	char	   *why = NULL;
+	VapiReply	reply;
+	Jsonb	   *result;
 
 	authenticate(body ? VARDATA_ANY(body) : "", body ? VARSIZE_ANY_EXHDR(body) : 0);
 
 	if (body != NULL && (payload = body_to_jsonb(body, &why)) == NULL)
 		PG_RETURN_JSONB_P(vapi_ingest_rejected(text_as_jsonb_string(body), why));
-	PG_RETURN_JSONB_P(vapi_ingest_payload(payload));
+	result = vapi_webhook_payload(payload, &reply);
+	/* a request-type message is answered with its reply (src/reply.c) */
+	PG_RETURN_JSONB_P(reply.body != NULL ? reply.body : result);
 }

@@ -32,7 +32,7 @@
 
 PG_FUNCTION_INFO_V1(vapi_ingest);
 
-static Jsonb *ingest(Jsonb *payload, const char *reject);
+static Jsonb *ingest(Jsonb *payload, const char *reject, VapiReply *reply);
 
 /*
  * Run fn(arg) in a subtransaction, as a PL/pgSQL EXCEPTION block would.
@@ -173,9 +173,9 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 		vapi_notify_change(&work.mres, ev->call_id, out->action);
 }
 
-/* Add "key": value pairs to an object under construction. */
-static void
-put_key(JsonbParseState **state, const char *key)
+/* Add "key": value pairs to an object under construction (also reply.c). */
+void
+vapi_put_key(JsonbParseState **state, const char *key)
 {
 	JsonbValue	k;
 
@@ -185,12 +185,12 @@ put_key(JsonbParseState **state, const char *key)
 	pushJsonbValue(state, WJB_KEY, &k);
 }
 
-static void
-put_string(JsonbParseState **state, const char *key, const char *s, int len)
+void
+vapi_put_string(JsonbParseState **state, const char *key, const char *s, int len)
 {
 	JsonbValue	v;
 
-	put_key(state, key);
+	vapi_put_key(state, key);
 	if (s == NULL)
 		v.type = jbvNull;
 	else
@@ -205,7 +205,7 @@ put_string(JsonbParseState **state, const char *key, const char *s, int len)
 static void
 put_cstring(JsonbParseState **state, const char *key, const char *s)
 {
-	put_string(state, key, s, s ? strlen(s) : 0);
+	vapi_put_string(state, key, s, s ? strlen(s) : 0);
 }
 
 /* The result object of the spec: ok, action, call_id, vapi_call_id, ... */
@@ -217,7 +217,7 @@ vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id)
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 
-	put_key(&state, "ok");
+	vapi_put_key(&state, "ok");
 	v.type = jbvBool;
 	v.val.boolean = out->ok;
 	pushJsonbValue(&state, WJB_VALUE, &v);
@@ -226,14 +226,14 @@ vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id)
 	put_cstring(&state, "call_id", out->has_call_uuid ?
 				DatumGetCString(DirectFunctionCall1(uuid_out, out->call_uuid)) : NULL);
 	if (out->call_id)
-		put_string(&state, "vapi_call_id", VARDATA_ANY(out->call_id),
+		vapi_put_string(&state, "vapi_call_id", VARDATA_ANY(out->call_id),
 				   VARSIZE_ANY_EXHDR(out->call_id));
 	else
 		put_cstring(&state, "vapi_call_id", NULL);
 	put_cstring(&state, "status", out->status);
 	if (has_event_id)
 	{
-		put_key(&state, "event_id");
+		vapi_put_key(&state, "event_id");
 		v.type = jbvNumeric;
 		v.val.numeric = int64_to_numeric(event_id);
 		pushJsonbValue(&state, WJB_VALUE, &v);
@@ -252,7 +252,18 @@ vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id)
 Jsonb *
 vapi_ingest_payload(Jsonb *payload)
 {
-	return ingest(payload, NULL);
+	return ingest(payload, NULL, NULL);
+}
+
+/*
+ * vapi_webhook()'s ingest: the same, and the reply to a request-type
+ * message in *reply (reply.c), computed after the delivery is applied and
+ * before it is logged, so that a failed reply is in the event's detail.
+ */
+Jsonb *
+vapi_webhook_payload(Jsonb *payload, VapiReply *reply)
+{
+	return ingest(payload, NULL, reply);
 }
 
 /*
@@ -262,12 +273,15 @@ vapi_ingest_payload(Jsonb *payload)
 Jsonb *
 vapi_ingest_rejected(Jsonb *payload, const char *why)
 {
-	return ingest(payload, why);
+	return ingest(payload, why, NULL);
 }
 
-/* Read, apply, log, answer; reject with reason reject when it is not NULL. */
+/*
+ * Read, apply, reply (when reply is not NULL), log, answer; reject with
+ * reason reject when it is not NULL.
+ */
 static Jsonb *
-ingest(Jsonb *payload, const char *reject)
+ingest(Jsonb *payload, const char *reject, VapiReply *reply)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
@@ -276,6 +290,8 @@ ingest(Jsonb *payload, const char *reject)
 	bool		logged = false;
 	int64		event_id = 0;
 	Jsonb	   *result;
+	const char *detail;
+	bool		reply_failed = false;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
@@ -288,15 +304,33 @@ ingest(Jsonb *payload, const char *reject)
 	}
 	vapi_apply(&ev, now, &out);
 
-	if (vapi_should_log(out.action))
+	detail = out.ok ? ev.detail : out.error;
+	if (reply != NULL)
 	{
-		event_id = vapi_log_event(payload, &ev, now, out.action,
-								  out.ok ? ev.detail : out.error);
+		vapi_reply(payload, &ev, reply);
+		reply_failed = reply->failed;
+		if (reply->detail != NULL)
+			detail = detail ? psprintf("%s; %s", detail, reply->detail) : reply->detail;
+	}
+
+	/* a reply that failed is kept as a failure is */
+	if (vapi_should_log(out.action) ||
+		(reply_failed && vapi_log_events == VAPI_LOG_ERRORS))
+	{
+		event_id = vapi_log_event(payload, &ev, now, out.action, detail);
 		logged = true;
 	}
 
 	MemoryContextSwitchTo(callcxt);
 	result = vapi_result_jsonb(&out, logged, event_id);
+	if (reply != NULL && reply->body != NULL)
+	{
+		Jsonb	   *body = palloc(VARSIZE(reply->body));
+
+		memcpy(body, reply->body, VARSIZE(reply->body));
+		reply->body = body;
+		reply->detail = NULL;	/* freed with the SPI connection */
+	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");

@@ -87,6 +87,12 @@ static VapiSource sources[VAPI_NUM_SOURCES] = {
 		" ORDER BY id LIMIT 1",
 		2, {UUIDOID, TEXTARRAYOID}, "name", TEXTOID
 	},
+	/* the directory's answer to an assistant-request (src/reply.c) */
+	[VAPI_SOURCE_PHONE_ASSISTANTS] = {
+		"vapi.phone_numbers_source", &vapi_phone_numbers_source,
+		"SELECT assistant_id FROM %s WHERE vapi_phone_number_id = $1",
+		1, {TEXTOID}, "assistant_id", TEXTOID
+	},
 };
 
 /* Characters of an unquoted identifier, as the SQL scanner reads them. */

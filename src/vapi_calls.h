@@ -280,6 +280,8 @@ typedef struct VapiOutcome
 
 extern void vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out);
 extern Jsonb *vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id);
+extern void vapi_put_key(JsonbParseState **state, const char *key);
+extern void vapi_put_string(JsonbParseState **state, const char *key, const char *s, int len);
 extern Jsonb *vapi_ingest_payload(Jsonb *payload);
 
 /* eventlog.c */
@@ -312,6 +314,7 @@ typedef enum VapiSourceId
 	VAPI_SOURCE_PHONE_NUMBERS,
 	VAPI_SOURCE_CONTACTS,
 	VAPI_SOURCE_CONTACTS_ANY,	/* the same, for several candidate numbers */
+	VAPI_SOURCE_PHONE_ASSISTANTS,	/* phone_numbers_source's assistant_id */
 	VAPI_NUM_SOURCES
 } VapiSourceId;
 
@@ -354,6 +357,22 @@ extern int	vapi_decode_hex(const char *s, size_t len, uint8 *dst, size_t dstlen)
 /* ingest.c: keep a delivery that cannot be read, with the reason; run a
  * function in a subtransaction and return its error, if any */
 extern Jsonb *vapi_ingest_rejected(Jsonb *payload, const char *why);
+
+/*
+ * Replies to request-type messages (issue 13): reply.c answers them from
+ * the handlers (vapi.set_handler) or the directory; vapi_webhook() returns
+ * the reply instead of the result object.
+ */
+typedef struct VapiReply
+{
+	Jsonb	   *body;			/* NULL: not a request, answer with the result */
+	const char *detail;			/* for vapi.events.detail when it is the fallback */
+	bool		failed;			/* the fallback: no handler or directory answer */
+	bool		handler_failed; /* a handler raised, returned null or no object */
+} VapiReply;
+
+extern void vapi_reply(Jsonb *payload, VapiEvent *ev, VapiReply *reply);
+extern Jsonb *vapi_webhook_payload(Jsonb *payload, VapiReply *reply);
 extern ErrorData *vapi_try(void (*fn) (void *arg), void *arg);
 
 /* guc.c */

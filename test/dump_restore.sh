@@ -49,6 +49,11 @@ SELECT vapi_ingest('{"message": {"type": "status-update", "status": "queued", "c
 ALTER TABLE vapi.calls DROP CONSTRAINT no_boom;
 -- an expiry, with its synthetic event
 SELECT vapi.expire_stale_calls('1 hour');
+-- a handler of the application's, and a number's assistant (issue 13)
+CREATE FUNCTION public.route(message jsonb) RETURNS jsonb
+	LANGUAGE sql AS $$ SELECT jsonb_build_object('assistantId', 'asst-1') $$;
+SELECT vapi.set_handler('assistant-request', 'public.route(jsonb)');
+UPDATE vapi.phone_numbers SET assistant_id = 'asst-1';
 SQL
 
 # Everything that must survive, as text.
@@ -60,6 +65,8 @@ SELECT 'events', count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY id), 
 SELECT 'agents', count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY vapi_assistant_id), '')) FROM vapi.agents t;
 SELECT 'phone_numbers', count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY vapi_phone_number_id), '')) FROM vapi.phone_numbers t;
 SELECT 'contacts', count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY id), '')) FROM vapi.contacts t;
+SELECT 'handlers', string_agg(format('%s %s resolves=%s', message_type, handler,
+		pg_catalog.to_regprocedure(handler) IS NOT NULL), ', ' ORDER BY message_type) FROM vapi.handlers;
 SELECT 'outcomes', string_agg(outcome || '=' || n, ' ' ORDER BY outcome)
   FROM (SELECT outcome, count(*) AS n FROM vapi.events GROUP BY 1) o;
 SELECT 'setting vapi.metadata_org_fallback', current_setting('vapi.metadata_org_fallback', true);
@@ -71,6 +78,8 @@ before=$(state $db)
 echo "$before"
 grep -q 'outcomes|error=1 ignored=1 inserted=3 rejected=1 unchanged=1 updated=3' <<<"$before" ||
 	fail "the source database does not have the deliveries the test expects"
+grep -q 'handlers|assistant-request public.route(jsonb) resolves=t' <<<"$before" ||
+	fail "the source database does not have the handler the test expects"
 grep -q 'setting vapi.metadata_org_fallback|off' <<<"$before" || fail "the setting is not in effect before the dump"
 psql_db $db -f "$REPO/test/catalog_snapshot.sql" >"$dir/catalog_before.txt"
 max_id=$(psql_db $db -c "SELECT max(id) FROM vapi.events")

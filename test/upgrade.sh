@@ -142,6 +142,31 @@ legacy=$(psql_db $db_upgraded -c "SELECT customer_name || ' ' || field_versions[
 psql_db $db_upgraded -c "SELECT count(*) FROM vapi.replay(outcomes => '{error}')" >/dev/null
 caller=$(psql_db $db_upgraded -c "SELECT caller_name || ' ' || status FROM vapi.calls WHERE vapi_call_id = 'call-up-1'")
 [ "$caller" = "Grace Hopper completed" ] || fail "call-up-1 after the replay: '$caller'"
+# Issue 13 drops and recreates vapi.add_hmac_credential (new parameters):
+# an EXECUTE grant on the old one is carried over, the old eight-argument
+# call still works, and a credential added before the upgrade still accepts.
+db_grants=vapi_upgrade_grants
+psql_db postgres -c "DROP DATABASE IF EXISTS $db_grants" -c "CREATE DATABASE $db_grants"
+psql_db $db_grants <<'SQL'
+CREATE EXTENSION vapi_calls VERSION '0.1.0';
+DROP ROLE IF EXISTS vapi_upgrade_admin;
+CREATE ROLE vapi_upgrade_admin;
+GRANT EXECUTE ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval)
+	TO vapi_upgrade_admin WITH GRANT OPTION;
+SELECT vapi.add_hmac_credential('up-secret', timestamp_header => NULL, payload_format => '{body}');
+ALTER EXTENSION vapi_calls UPDATE;
+SQL
+got=$(psql_db $db_grants -c "SELECT has_function_privilege('vapi_upgrade_admin',
+	'vapi.add_hmac_credential(text, text, text, text, text, text, text, interval, text, boolean)', 'EXECUTE WITH GRANT OPTION')")
+[ "$got" = t ] || fail "the EXECUTE grant on vapi.add_hmac_credential was lost in the upgrade"
+got=$(psql_db $db_grants -c "SELECT vapi.add_hmac_credential('s2', 'sha1', 'base64', '', 'x-sig-2', 'x-ts-2', '{timestamp}.{body}', '1 minute') > 0")
+[ "$got" = t ] || fail "the old eight-argument call of vapi.add_hmac_credential fails after the upgrade"
+body='{"message": {"type": "status-update", "status": "ringing", "call": {"id": "call-up-3"}}}'
+sig=$(psql_db $db_grants -c "CREATE EXTENSION pgcrypto" -c "SELECT encode(hmac('$body', 'up-secret', 'sha256'), 'hex')")
+got=$(psql_db $db_grants -c "BEGIN" -c "SELECT set_config('request.headers', '{\"x-signature\": \"$sig\"}', true) IS NULL" \
+	-c "SELECT vapi_webhook('$body')->>'action'" -c "COMMIT" | tail -n 1)
+[ "$got" = inserted ] || fail "a credential added before the upgrade no longer accepts: '$got'"
+psql_db postgres -c "DROP DATABASE $db_grants" -c "DROP ROLE vapi_upgrade_admin"
 
 for db in $db_upgraded $db_fresh; do
 	psql_db postgres -c "DROP DATABASE $db"
