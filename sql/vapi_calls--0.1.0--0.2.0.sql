@@ -878,3 +878,10 @@ $$;
 COMMENT ON FUNCTION vapi.remove_handler(text) IS
 	'Stop answering message_type with a handler; false if it had none';
 REVOKE ALL ON FUNCTION vapi.remove_handler(text) FROM PUBLIC;
+
+-- vapi.normalize_phone reads a digit of any script as that digit (before,
+-- "+971 ５５５ 0100" lost its fullwidth digits and became "+0100"): the
+-- contacts index is built again with the new answers.  An index of your own
+-- on vapi.normalize_phone (a vapi.contacts_source) needs REINDEX too when
+-- its phones hold such digits.
+REINDEX INDEX vapi.contacts_org_phone_idx;

@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "vapi_calls.h"
@@ -166,10 +167,53 @@ vapi_classify_ended_reason_sql(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The digit zero of each run of ten Unicode decimal digits (category Nd)
+ * beyond ASCII, in order (Unicode 14.0): Arabic-Indic, Devanagari, Thai,
+ * fullwidth, ...  A number typed with them means the same digits; dropped
+ * as letters, they left another number behind ("+971 ５５５ 0100" became
+ * "+0100").
+ */
+static const pg_wchar unicode_digit_zeros[] = {
+	0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6,
+	0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090,
+	0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40,
+	0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+	0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450,
+	0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50,
+	0x11DA0, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC,
+	0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0
+};
+
+#define FULLWIDTH_PLUS	0xFF0B
+
+/* The value of code point c if it is a Unicode decimal digit, else -1. */
+static int
+unicode_digit(pg_wchar c)
+{
+	int			lo = 0;
+	int			hi = lengthof(unicode_digit_zeros) - 1;
+
+	/* the last zero at or below c */
+	if (c < unicode_digit_zeros[0])
+		return -1;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (unicode_digit_zeros[mid] <= c)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return c - unicode_digit_zeros[lo] < 10 ? (int) (c - unicode_digit_zeros[lo]) : -1;
+}
+
+/*
  * The digits of a phone number, with a leading '+' when the number is
  * international: written with '+', or with the "00" international prefix.
- * Punctuation, spaces and letters are dropped.  NULL when there are no
- * digits at all.
+ * In a UTF-8 database a digit of any script counts as its ASCII digit, and
+ * a fullwidth plus as '+'.  Punctuation, spaces and letters are dropped.
+ * NULL when there are no digits at all.
  */
 text *
 vapi_normalize_phone_text(const char *s, int len)
@@ -178,15 +222,35 @@ vapi_normalize_phone_text(const char *s, int len)
 	int			n = 0;
 	bool		plus = false;
 	bool		seen_digit = false;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
 
 	for (int i = 0; i < len; i++)
 	{
-		if (s[i] == '+' && !seen_digit)
+		int			digit = -1;
+		bool		is_plus = s[i] == '+';
+
+		if (s[i] >= '0' && s[i] <= '9')
+			digit = s[i] - '0';
+		else if (utf8 && (unsigned char) s[i] >= 0x80)
+		{
+			const unsigned char *c = (const unsigned char *) s + i;
+			int			l = pg_utf_mblen(c);
+
+			if (l > 1 && i + l <= len && pg_utf8_islegal(c, l))
+			{
+				pg_wchar	cp = utf8_to_unicode(c);
+
+				digit = unicode_digit(cp);
+				is_plus = cp == FULLWIDTH_PLUS;
+				i += l - 1;
+			}
+		}
+		if (is_plus && !seen_digit)
 			plus = true;
-		else if (s[i] >= '0' && s[i] <= '9')
+		else if (digit >= 0)
 		{
 			seen_digit = true;
-			out[1 + n++] = s[i];
+			out[1 + n++] = '0' + digit;
 		}
 	}
 	if (n == 0)
