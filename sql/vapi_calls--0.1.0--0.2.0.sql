@@ -275,6 +275,23 @@ BEGIN
 			CONTINUE;
 		END IF;
 		RETURN QUERY VALUES ('ok', src.setting, 'has the columns ' || pg_catalog.array_to_string(src.columns, ', '));
+		-- A number's assistant, which answers assistant-requests: optional.
+		IF src.ord = 2 THEN
+			SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+			       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL) AS base
+			  INTO col
+			  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+			 WHERE a.attrelid = rel AND a.attname = 'assistant_id' AND a.attnum > 0 AND NOT a.attisdropped;
+			IF NOT FOUND THEN
+				RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+					'%s has no column assistant_id: an assistant-request for its numbers gets the fallback reply',
+					rel::pg_catalog.regclass));
+			ELSIF col.base NOT IN ('text', 'character varying') THEN
+				RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+					'column assistant_id is of type %s; it must be text or varchar for vapi_webhook to answer assistant-requests',
+					col.type));
+			END IF;
+		END IF;
 
 		-- Readable by the role vapi_ingest runs as.
 		SELECT pg_catalog.string_agg(c, ', ') INTO unreadable
@@ -615,7 +632,13 @@ REVOKE ALL ON FUNCTION vapi.sync_calls(timestamptz, timestamptz) FROM PUBLIC;
 
 -- vapi.pipeline_health counts the calls that have no status yet (a first
 -- delivery whose status is unknown): the status counts add up to
--- calls_total.  A new column in the middle: the view is made anew.
+-- calls_total.  A new column in the middle: the view is made anew, and the
+-- grants operators gave on it (a monitoring role's SELECT) carried over.
+CREATE TEMPORARY TABLE vapi_calls_health_grants AS
+	SELECT CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::pg_catalog.regrole::text END AS grantee,
+		   a.privilege_type, a.is_grantable
+	  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+	 WHERE c.oid = 'vapi.pipeline_health'::pg_catalog.regclass AND a.grantee <> c.relowner;
 DROP VIEW vapi.pipeline_health;
 CREATE VIEW vapi.pipeline_health AS
 SELECT c.*, e.*, l.*
@@ -648,6 +671,17 @@ SELECT c.*, e.*, l.*
 COMMENT ON VIEW vapi.pipeline_health IS
 	'One row: calls by status (and with none yet), without org, stale and expired; deliveries by outcome in the last 24 hours; the newest delivery';
 REVOKE ALL ON vapi.pipeline_health FROM PUBLIC;
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT * FROM pg_temp.vapi_calls_health_grants LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON vapi.pipeline_health TO %s%s', g.privilege_type,
+								  g.grantee, CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;
+DROP TABLE pg_temp.vapi_calls_health_grants;
 
 -- vapi.expire_stale_calls(NULL) is refused, as vapi.prune_events(NULL) is,
 -- instead of answering NULL.

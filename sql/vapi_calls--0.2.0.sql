@@ -493,6 +493,23 @@ BEGIN
 			CONTINUE;
 		END IF;
 		RETURN QUERY VALUES ('ok', src.setting, 'has the columns ' || pg_catalog.array_to_string(src.columns, ', '));
+		-- A number's assistant, which answers assistant-requests: optional.
+		IF src.ord = 2 THEN
+			SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+			       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL) AS base
+			  INTO col
+			  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+			 WHERE a.attrelid = rel AND a.attname = 'assistant_id' AND a.attnum > 0 AND NOT a.attisdropped;
+			IF NOT FOUND THEN
+				RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+					'%s has no column assistant_id: an assistant-request for its numbers gets the fallback reply',
+					rel::pg_catalog.regclass));
+			ELSIF col.base NOT IN ('text', 'character varying') THEN
+				RETURN QUERY VALUES ('warning', src.setting, pg_catalog.format(
+					'column assistant_id is of type %s; it must be text or varchar for vapi_webhook to answer assistant-requests',
+					col.type));
+			END IF;
+		END IF;
 
 		-- Readable by the role vapi_ingest runs as.
 		SELECT pg_catalog.string_agg(c, ', ') INTO unreadable

@@ -358,25 +358,37 @@ merge_call(ApiRun *run, JsonbValue *call, const char *call_id)
 {
 	Jsonb	   *payload = snapshot_payload(call);
 	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext callcxt = CurrentMemoryContext;
 	VapiEvent	ev;
 	VapiOutcome out;
+	char	   *why = NULL;
 
 	run->fetched++;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
 	vapi_read_event(payload, &ev);
 	vapi_apply(&ev, now, &out);
-	if (strcmp(out.action, "unchanged") != 0 && strcmp(out.action, "ignored") != 0 &&
+
+	/*
+	 * Kept unless it changed nothing at all: an unchanged snapshot that
+	 * still wrote the row (its time moved last_event_at) is logged, so that
+	 * a replay of vapi.events rebuilds the same row.
+	 */
+	if (strcmp(out.action, VAPI_OUTCOME_IGNORED) != 0 &&
+		(strcmp(out.action, VAPI_OUTCOME_UNCHANGED) != 0 || out.wrote) &&
 		vapi_should_log(out.action))
 		(void) vapi_log_event(payload, &ev, now, out.action,
 							  out.ok ? (ev.detail ? ev.detail : psprintf("vapi.%s", run->function)) :
 							  out.error);
+	/* the error lives in the SPI connection's memory, which SPI_finish frees */
+	if (!out.ok)
+		why = MemoryContextStrdup(callcxt, out.error ? out.error : out.action);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
 
-	if (!out.ok)
+	if (why != NULL)
 	{
-		fail_call(run, call_id, out.error ? out.error : out.action);
+		fail_call(run, call_id, why);
 		return;
 	}
 	run->failures_in_a_row = 0;

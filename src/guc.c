@@ -136,7 +136,7 @@ _PG_init(void)
 
 	DefineCustomStringVariable("vapi.phone_numbers_source",
 							   "The table or view that maps Vapi phone number ids to orgs.",
-							   "A schema-qualified relation with columns vapi_phone_number_id (text) and org_id (uuid).",
+							   "A schema-qualified relation with columns vapi_phone_number_id (text) and org_id (uuid), and optionally assistant_id (text).",
 							   &vapi_phone_numbers_source,
 							   "vapi.phone_numbers",
 							   PGC_SUSET,

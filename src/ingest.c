@@ -162,6 +162,7 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 	out->call_uuid = work.mres.call_uuid;
 	out->has_call_uuid = (work.mres.call_uuid != (Datum) 0);
 	out->status = work.mres.status;
+	out->wrote = work.wrote;
 
 	/*
 	 * Queued in the caller's transaction rather than in the subtransaction

@@ -276,6 +276,7 @@ typedef struct VapiOutcome
 	Datum		call_uuid;		/* vapi.calls.id */
 	char	   *status;			/* the row's status after the event */
 	const char *error;			/* a sentence, when !ok */
+	bool		wrote;			/* the row was written, even if nothing visible changed */
 } VapiOutcome;
 
 extern void vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out);

@@ -293,6 +293,40 @@ expect "the late summary" "late summary" "$(q -c "SELECT summary FROM vapi.calls
 q -c "SELECT vapi_ingest('{\"message\": {\"type\": \"status-update\", \"status\": \"ringing\", \"timestamp\": \"2026-01-10T11:55:00Z\", \"call\": {\"id\": \"sync-05\"}}}')" >/dev/null
 expect "no regression of a live call" "in-progress" "$(q -c "SELECT status FROM vapi.calls WHERE vapi_call_id = 'sync-05'")"
 
+# A snapshot whose merge fails with a long error is counted with that error
+# (it is read after the merge's own memory is gone: this crashed once), and
+# one that only moves the row's last event time is kept in vapi.events, so a
+# replay rebuilds the same row.
+q -c "TRUNCATE vapi.calls, vapi.events"
+ws_call() { # id updatedAt
+	printf '{"id": "%s", "createdAt": "2026-01-11T10:00:00.000Z", "updatedAt": "%s", "status": "in-progress", "type": "inboundPhoneCall"}' "$1" "$2"
+}
+printf '{"calls": [%s, %s]}' "$(ws_call ws-1 2026-01-11T10:01:00.000Z)" "$(ws_call ws-2 2026-01-11T10:01:00.000Z)" | ctl /_control
+r=$(q -c "SELECT vapi.sync_calls()")
+expect "two calls synced" "2" "$(member "$r" inserted)"
+q >/dev/null <<'SQL'
+CREATE FUNCTION public.refuse_ws2() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.vapi_call_id = 'ws-2' THEN
+		RAISE EXCEPTION 'refused: %', repeat('x', 300000);
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_ws2 BEFORE UPDATE ON vapi.calls FOR EACH ROW EXECUTE FUNCTION public.refuse_ws2();
+SQL
+printf '{"calls": [%s, %s]}' "$(ws_call ws-1 2026-01-11T10:05:00.000Z)" "$(ws_call ws-2 2026-01-11T10:05:00.000Z)" | ctl /_control
+q -c "CREATE TABLE public.ws_run AS SELECT vapi.sync_calls() AS r"
+expect "the refused snapshot fails, the later one is unchanged" "1 1" \
+	"$(q -c "SELECT r->>'failed', r->>'unchanged' FROM public.ws_run")"
+expect "the failure names the call and its error" "ws-2: refused: xxxxx 300015" \
+	"$(q -c "SELECT left(r->'failures'->>0, 20) || ' ' || length(r->'failures'->>0) FROM public.ws_run")"
+expect "the unchanged snapshot that moved last_event_at is kept" "2 2026-01-11 10:05:00+00" \
+	"$(q -c "SELECT count(*), max(c.last_event_at) FROM vapi.events e JOIN vapi.calls c USING (vapi_call_id) WHERE vapi_call_id = 'ws-1'")"
+q -c "DROP TRIGGER refuse_ws2 ON vapi.calls" -c "DELETE FROM vapi.calls WHERE vapi_call_id = 'ws-1'" \
+	-c "SELECT count(*) FROM vapi.replay(vapi_call_ids => '{ws-1}')" >/dev/null
+expect "a replay rebuilds the row" "2026-01-11 10:05:00+00" \
+	"$(q -c "SELECT last_event_at FROM vapi.calls WHERE vapi_call_id = 'ws-1'")"
+
 echo "sync ok"
 
 # ---- reconcile: stale open calls, fetched one by one ----

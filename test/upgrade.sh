@@ -142,7 +142,8 @@ legacy=$(psql_db $db_upgraded -c "SELECT customer_name || ' ' || field_versions[
 psql_db $db_upgraded -c "SELECT count(*) FROM vapi.replay(outcomes => '{error}')" >/dev/null
 caller=$(psql_db $db_upgraded -c "SELECT caller_name || ' ' || status FROM vapi.calls WHERE vapi_call_id = 'call-up-1'")
 [ "$caller" = "Grace Hopper completed" ] || fail "call-up-1 after the replay: '$caller'"
-# Issue 13 drops and recreates vapi.add_hmac_credential (new parameters):
+# The upgrade drops and recreates vapi.add_hmac_credential (new parameters)
+# and vapi.pipeline_health (a new column):
 # an EXECUTE grant on the old one is carried over, the old eight-argument
 # call still works, and a credential added before the upgrade still accepts.
 db_grants=vapi_upgrade_grants
@@ -153,9 +154,14 @@ DROP ROLE IF EXISTS vapi_upgrade_admin;
 CREATE ROLE vapi_upgrade_admin;
 GRANT EXECUTE ON FUNCTION vapi.add_hmac_credential(text, text, text, text, text, text, text, interval)
 	TO vapi_upgrade_admin WITH GRANT OPTION;
+GRANT USAGE ON SCHEMA vapi TO vapi_upgrade_admin;
+GRANT SELECT ON vapi.pipeline_health TO vapi_upgrade_admin;
 SELECT vapi.add_hmac_credential('up-secret', timestamp_header => NULL, payload_format => '{body}');
 ALTER EXTENSION vapi_calls UPDATE;
 SQL
+# The health view is made anew by the upgrade: a monitoring role's SELECT stays.
+got=$(psql_db $db_grants -c "SELECT has_table_privilege('vapi_upgrade_admin', 'vapi.pipeline_health', 'SELECT')")
+[ "$got" = t ] || fail "the SELECT grant on vapi.pipeline_health was lost in the upgrade"
 got=$(psql_db $db_grants -c "SELECT has_function_privilege('vapi_upgrade_admin',
 	'vapi.add_hmac_credential(text, text, text, text, text, text, text, interval, text, boolean)', 'EXECUTE WITH GRANT OPTION')")
 [ "$got" = t ] || fail "the EXECUTE grant on vapi.add_hmac_credential was lost in the upgrade"
