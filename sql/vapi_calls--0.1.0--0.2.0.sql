@@ -477,37 +477,9 @@ UPDATE vapi.calls
 
 CREATE OR REPLACE FUNCTION vapi.expire_stale_calls(older_than interval) RETURNS integer
 	AS 'MODULE_PATHNAME', 'vapi_expire_stale_calls'
-	LANGUAGE C VOLATILE STRICT
+	LANGUAGE C VOLATILE CALLED ON NULL INPUT
 	SET search_path = pg_catalog, pg_temp
 	SET intervalstyle = postgres;
-
-CREATE OR REPLACE VIEW vapi.pipeline_health AS
-SELECT c.*, e.*, l.*
-  FROM (SELECT count(*) AS calls_total,
-			   count(*) FILTER (WHERE status = 'scheduled') AS calls_scheduled,
-			   count(*) FILTER (WHERE status = 'queued') AS calls_queued,
-			   count(*) FILTER (WHERE status = 'ringing') AS calls_ringing,
-			   count(*) FILTER (WHERE status = 'in-progress') AS calls_in_progress,
-			   count(*) FILTER (WHERE status = 'forwarding') AS calls_forwarding,
-			   count(*) FILTER (WHERE status = 'completed') AS calls_completed,
-			   count(*) FILTER (WHERE status = 'failed') AS calls_failed,
-			   count(*) FILTER (WHERE org_id IS NULL) AS calls_without_org,
-			   count(*) FILTER (WHERE status_rank < vapi.terminal_rank()
-								  AND last_event_at < now() - interval '1 hour') AS calls_stale,
-			   count(*) FILTER (WHERE ended_reason = 'vapi_calls.expired-no-end-of-call-report') AS calls_expired,
-			   min(last_event_at) FILTER (WHERE status_rank < vapi.terminal_rank()) AS oldest_open_call_event_at,
-			   max(last_event_at) AS last_call_event_at
-		  FROM vapi.calls) c,
-	   (SELECT count(*) AS events_24h,
-			   count(*) FILTER (WHERE outcome = 'inserted') AS events_24h_inserted,
-			   count(*) FILTER (WHERE outcome = 'updated') AS events_24h_updated,
-			   count(*) FILTER (WHERE outcome = 'unchanged') AS events_24h_unchanged,
-			   count(*) FILTER (WHERE outcome = 'ignored') AS events_24h_ignored,
-			   count(*) FILTER (WHERE outcome = 'rejected') AS events_24h_rejected,
-			   count(*) FILTER (WHERE outcome = 'error') AS events_24h_error
-		  FROM vapi.events
-		 WHERE received_at >= now() - interval '24 hours') e,
-	   (SELECT max(received_at) AS last_received_at FROM vapi.events) l;
 
 CREATE FUNCTION vapi.merge_status(rank smallint, ended_reason text)
 	RETURNS text
@@ -682,10 +654,6 @@ BEGIN
 END
 $$;
 DROP TABLE pg_temp.vapi_calls_health_grants;
-
--- vapi.expire_stale_calls(NULL) is refused, as vapi.prune_events(NULL) is,
--- instead of answering NULL.
-ALTER FUNCTION vapi.expire_stale_calls(interval) CALLED ON NULL INPUT;
 
 -- Issue 13: every option of Vapi's HmacAuthenticationPlan
 --

@@ -297,18 +297,7 @@ describe_failure(ApiRun *run, VapiHttpResponse *resp)
 	return psprintf("HTTP %ld: %s", resp->status, vapi_message(run, resp));
 }
 
-/* jsonb helpers for building payloads and results */
-static void
-push_key(JsonbParseState **state, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-}
-
+/* A string as a value or an array element (keys: vapi_put_key, ingest.c). */
 static void
 push_string(JsonbParseState **state, JsonbIteratorToken token, const char *s)
 {
@@ -334,16 +323,16 @@ snapshot_payload(JsonbValue *call)
 													   "updatedAt", 9, &buf);
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_key(&state, "message");
+	vapi_put_key(&state, "message");
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_key(&state, "type");
+	vapi_put_key(&state, "type");
 	push_string(&state, WJB_VALUE, VAPI_API_CALL_TYPE);
 	if (updated != NULL && updated->type == jbvString)
 	{
-		push_key(&state, "timestamp");
+		vapi_put_key(&state, "timestamp");
 		pushJsonbValue(&state, WJB_VALUE, updated);
 	}
-	push_key(&state, "call");
+	vapi_put_key(&state, "call");
 	pushJsonbValue(&state, WJB_VALUE, call);
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
@@ -408,7 +397,7 @@ push_count(JsonbParseState **state, const char *key, int64 n)
 {
 	JsonbValue	v;
 
-	push_key(state, key);
+	vapi_put_key(state, key);
 	v.type = jbvNumeric;
 	v.val.numeric = int64_to_numeric(n);
 	pushJsonbValue(state, WJB_VALUE, &v);
@@ -420,7 +409,7 @@ push_list(JsonbParseState **state, const char *key, List *list)
 {
 	ListCell   *lc;
 
-	push_key(state, key);
+	vapi_put_key(state, key);
 	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, list)
 		push_string(state, WJB_ELEM, (const char *) lfirst(lc));
@@ -460,12 +449,12 @@ run_result(ApiRun *run, int64 candidates)
 	}
 	else if (run->oldest_created_at != NULL)
 	{
-		push_key(&state, "oldest_created_at");
+		vapi_put_key(&state, "oldest_created_at");
 		push_string(&state, WJB_VALUE, run->oldest_created_at);
 	}
 	push_count(&state, "failed", run->failed);
 	push_list(&state, "failures", run->failures);
-	push_key(&state, "stopped");
+	vapi_put_key(&state, "stopped");
 	if (run->stopped != NULL)
 		push_string(&state, WJB_VALUE, run->stopped);
 	else
