@@ -13,6 +13,7 @@ OBJS = \
 	src/eventlog.o \
 	src/guc.o \
 	src/ingest.o \
+	src/direct.o \
 	src/merge.o \
 	src/merge_fn.o \
 	src/model.o \
@@ -61,6 +62,7 @@ REGRESS = \
 	merge_rule \
 	storage \
 	ordering \
+	direct_access \
 	api_snapshot \
 	examples
 ISOLATION = \

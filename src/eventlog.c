@@ -48,7 +48,10 @@ vapi_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
 	Datum		values[8];
 	char		nulls[8] = "        ";
 	Datum		id;
+	int64		direct_id;
 
+	if (vapi_direct_log_event(payload, ev, received_at, outcome, detail, &direct_id))
+		return direct_id;
 	vapi_prepare(&insert_plan,
 				 "INSERT INTO vapi.events"
 				 " (received_at, vapi_call_id, type, status, event_at, payload, outcome, detail)"

@@ -170,6 +170,15 @@ _PG_init(void)
 							   0,
 							   check_jwt_org_claim, NULL, NULL);
 
+	DefineCustomBoolVariable("vapi.direct_access",
+							 "Write vapi.calls and vapi.events directly, as the logical-replication apply worker does, where that keeps every guarantee of the SQL statements.",
+							 "Off: every write is an SQL statement.  The results are the same either way; the SQL path is slower.",
+							 &vapi_direct_access,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("vapi.notify",
 							 "Send NOTIFY vapi_calls when an event inserts or visibly changes a call row.",
 							 "The payload is {\"call_id\": the row's id}; it is sent when the transaction commits.  Notifying transactions commit one at a time.",

@@ -237,9 +237,9 @@ prepare_upsert(VapiEvent *ev)
 	return vapi_prepare(&upsert_plan[lean], upsert_sql(lean), NPARAMS, argtypes);
 }
 
-/* An empty jsonb object, the default of vapi.calls.metadata. */
-static Datum
-empty_object(void)
+/* An empty jsonb object, the default of vapi.calls.metadata (also direct.c). */
+Datum
+vapi_empty_object(void)
 {
 	JsonbParseState *state = NULL;
 
@@ -359,7 +359,7 @@ upsert(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	}
 	if (ev->isnull[VF_METADATA])
 	{
-		values[P_FIELD(VF_METADATA) - 1] = empty_object();
+		values[P_FIELD(VF_METADATA) - 1] = vapi_empty_object();
 		nulls[P_FIELD(VF_METADATA) - 1] = ' ';
 	}
 	values[P_IS_TEST - 1] = BoolGetDatum(ev->is_test_call);
@@ -405,9 +405,12 @@ void
 vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 {
 	VapiRow		row;
-	bool		found = fetch_row(ev->call_id, &row);
+	bool		found;
 	VapiMergeResult again;
 
+	if (vapi_direct_merge(&ev, &now, 1, res))
+		return;
+	found = fetch_row(ev->call_id, &row);
 	memset(res, 0, sizeof(*res));
 	if (ev->fill_only)
 	{

@@ -206,6 +206,22 @@ vapi_field_wins(VapiField f, bool has_stored_v, int64 stored_v,
 }
 
 /*
+ * Are two values of a type equal (both null counts as equal), by the
+ * type's equality with the collation: the "distinct" test of
+ * vapi.merge_changed, for C callers.
+ */
+bool
+vapi_values_equal(Oid type, Oid collation, Datum a, bool a_null, Datum b, bool b_null)
+{
+	TypeCacheEntry *tc;
+
+	if (a_null || b_null)
+		return a_null == b_null;
+	tc = rule_type(type, RULE_IF_DISTINCT);
+	return DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, collation, b, a));
+}
+
+/*
  * Does the incoming value of field win over the stored one?  The rule of
  * field_rule, with the arrays at arguments versions_arg and versions_arg + 1
  * and the values at value_arg (stored) and value_arg + 1 (incoming).

@@ -263,6 +263,16 @@ typedef struct VapiMergeResult
 } VapiMergeResult;
 
 extern void vapi_set_field(VapiEvent *ev, VapiField f, Datum value, int64 version);
+extern Datum vapi_empty_object(void);
+extern bool vapi_values_equal(Oid type, Oid collation, Datum a, bool a_null,
+							  Datum b, bool b_null);
+
+/* direct.c: the writes without SQL, where they keep every guarantee */
+extern bool vapi_direct_access;
+extern bool vapi_direct_merge(VapiEvent **evs, const TimestampTz *nows, int n,
+							  VapiMergeResult *res);
+extern bool vapi_direct_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
+								  const char *outcome, const char *detail, int64 *id);
 extern void vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res);
 extern void vapi_lookup_call(text *call_id, VapiMergeResult *res);
 
