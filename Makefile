@@ -66,6 +66,7 @@ REGRESS = \
 	api_snapshot \
 	examples
 ISOLATION = \
+	direct_race \
 	first_insert_race \
 	report_progress_race \
 	duplicate_race \
