@@ -8,6 +8,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcroot)$(EXT
 
 MODULE_big = vapi_calls
 OBJS = \
+	src/batch.o \
 	src/classify.o \
 	src/countries.o \
 	src/eventlog.o \
@@ -63,6 +64,7 @@ REGRESS = \
 	storage \
 	ordering \
 	direct_access \
+	batch \
 	api_snapshot \
 	examples
 ISOLATION = \

@@ -887,3 +887,17 @@ REVOKE ALL ON FUNCTION vapi.remove_handler(text) FROM PUBLIC;
 -- on vapi.normalize_phone (a vapi.contacts_source) needs REINDEX too when
 -- its phones hold such digits.
 REINDEX INDEX vapi.contacts_org_phone_idx;
+
+-- Issue 11: a batch entry point
+
+-- Many deliveries in one call (a proxy that batches, a backfill): each
+-- call's deliveries merged together and its row written once; one result
+-- per delivery, in the order given (src/batch.c).
+CREATE FUNCTION @extschema@.vapi_ingest_batch(payloads jsonb[]) RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'vapi_ingest_batch'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) IS
+	'Ingest many Vapi webhook bodies at once, as vapi_ingest would one after the other (trusted callers)';
+REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) FROM PUBLIC;

@@ -196,6 +196,18 @@ COMMENT ON FUNCTION @extschema@.vapi_ingest(jsonb) IS
 	'Ingest one Vapi webhook body (trusted callers: no signature check)';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
 
+-- Many deliveries in one call (a proxy that batches, a backfill): each
+-- call's deliveries merged together and its row written once; one result
+-- per delivery, in the order given (src/batch.c).
+CREATE FUNCTION @extschema@.vapi_ingest_batch(payloads jsonb[]) RETURNS SETOF jsonb
+	AS 'MODULE_PATHNAME', 'vapi_ingest_batch'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) IS
+	'Ingest many Vapi webhook bodies at once, as vapi_ingest would one after the other (trusted callers)';
+REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) FROM PUBLIC;
+
 -- ==== Operations: stale calls, retention, health (issue 7) ====
 --
 -- Maintenance lives here, in SQL: set-based statements an operator can read

@@ -92,6 +92,13 @@ vapi_try(void (*fn) (void *arg), void *arg)
 	return try_subxact(fn, arg, NULL);
 }
 
+/* The same, keeping what it did only if *keep is then true (batch.c). */
+ErrorData *
+vapi_try_keep(void (*fn) (void *arg), void *arg, const bool *keep)
+{
+	return try_subxact(fn, arg, keep);
+}
+
 /* What the subtransaction of vapi_apply() works on. */
 typedef struct ApplyWork
 {

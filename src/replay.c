@@ -5,8 +5,9 @@
  *
  * Reads vapi.events in id order through a cursor, filtered by received_at,
  * outcome and call, and applies each stored payload exactly as
- * vapi_ingest() did: payload.c reads it, vapi_apply() resolves and merges
- * it in a subtransaction.  Because the merge is idempotent and
+ * vapi_ingest() did: payload.c reads it, and vapi_apply_batch() (batch.c)
+ * resolves and merges each batch of REPLAY_BATCH events, a call's events
+ * of the batch together in one subtransaction, its row written once.  Because the merge is idempotent and
  * order-independent, replaying is always safe: a delivery that failed is
  * applied now, one that was applied changes nothing.
  *
@@ -16,12 +17,12 @@
  * says what each delivery did when it first took effect.  A delivery
  * without a timestamp counts from its received_at, as it did when ingested.
  *
- * Each event is applied inside an SPI connection of its own, released
+ * Each batch is applied inside an SPI connection of its own, released
  * after it, so memory stays flat however many events are replayed.  An
- * event that changes nothing has its subtransaction rolled back
- * (vapi_apply), which releases the row lock its merge took: a live
- * delivery waits for one event's work at most, never for the replay's
- * transaction, unless the replay changed that call.  A function called by
+ * event that changes nothing takes no row lock (direct.c), or, on the SQL
+ * path, has its call's subtransaction rolled back, which releases the lock:
+ * a live delivery waits for one call's work at most, never for the
+ * replay's transaction, unless the replay changed that call.  A function called by
  * SELECT cannot commit, so the rows a replay does change stay locked until
  * its transaction ends, as any write does.
  *
@@ -45,7 +46,7 @@
 PG_FUNCTION_INFO_V1(vapi_replay);
 
 /* Events fetched from the cursor at a time. */
-#define REPLAY_BATCH	100
+#define REPLAY_BATCH	500
 
 /* Columns of the scan, 1-based. */
 #define SCAN_ID			1
@@ -126,56 +127,67 @@ update_event(Datum call_id, Datum id, const char *action, const char *detail)
 }
 
 /*
- * Apply one stored event (a row of the scan) and add its line to the
- * result (arg, a ReplayResult).  Runs in an SPI connection of its own.
+ * Apply a batch of stored events (rows of the scan, in id order) through
+ * vapi_apply_batch, store the outcomes that change, and add a line per
+ * event to the result (arg, a ReplayResult).  Runs in an SPI connection of
+ * its own, so whatever the batch allocates goes when it is done.
  */
 static void
-replay_one(HeapTuple row, TupleDesc rowdesc, void *arg)
+replay_batch(SPITupleTable *rows, uint64 n, void *arg)
 {
 	ReplayResult *result = (ReplayResult *) arg;
-	bool		isnull;
-	Datum		id;
-	Datum		call_id;
-	TimestampTz received_at;
-	Datum		payload;
-	char	   *previous;
-	char	   *previous_detail;
-	VapiEvent	ev;
-	VapiOutcome out;
-	const char *detail;
-	Datum		values[OUT_NCOLS];
-	bool		nulls[OUT_NCOLS] = {false};
+	VapiEvent  *evs;
+	VapiOutcome *outs;
+	TimestampTz *nows;
+	TupleDesc	rowdesc = rows->tupdesc;
 
-	/* connect first: whatever this event allocates goes when it is done */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
-
-	id = SPI_getbinval(row, rowdesc, SCAN_ID, &isnull);
-	call_id = SPI_getbinval(row, rowdesc, SCAN_CALL_ID, &isnull);
-	received_at = DatumGetTimestampTz(SPI_getbinval(row, rowdesc, SCAN_RECEIVED, &isnull));
-	previous = SPI_getvalue(row, rowdesc, SCAN_OUTCOME);
-	previous_detail = SPI_getvalue(row, rowdesc, SCAN_DETAIL);
-	payload = SPI_getbinval(row, rowdesc, SCAN_PAYLOAD, &isnull);
-
-	vapi_read_event(isnull ? NULL : DatumGetJsonbP(payload), &ev);
-	if (ev.disposition == VAPI_APPLY && !ev.has_event_at)
+	evs = palloc(sizeof(VapiEvent) * n);
+	outs = palloc(sizeof(VapiOutcome) * n);
+	nows = palloc(sizeof(TimestampTz) * n);
+	for (uint64 i = 0; i < n; i++)
 	{
-		ev.event_at = received_at;
-		ev.has_event_at = true;
+		bool		isnull;
+		Datum		payload = SPI_getbinval(rows->vals[i], rowdesc, SCAN_PAYLOAD, &isnull);
+		TimestampTz received_at;
+
+		vapi_read_event(isnull ? NULL : DatumGetJsonbP(payload), &evs[i]);
+		received_at = DatumGetTimestampTz(SPI_getbinval(rows->vals[i], rowdesc,
+														SCAN_RECEIVED, &isnull));
+		if (evs[i].disposition == VAPI_APPLY && !evs[i].has_event_at)
+		{
+			evs[i].event_at = received_at;
+			evs[i].has_event_at = true;
+		}
+		nows[i] = GetCurrentTimestamp();
 	}
-	vapi_apply(&ev, GetCurrentTimestamp(), &out);
-	detail = out.ok ? ev.detail : out.error;
+	vapi_apply_batch(evs, nows, (int) n, outs);
 
-	if (rewrites_outcome(previous, previous_detail, out.action, detail))
-		update_event(call_id, id, out.action, detail);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	row = rows->vals[i];
+		bool		isnull;
+		Datum		id = SPI_getbinval(row, rowdesc, SCAN_ID, &isnull);
+		Datum		call_id = SPI_getbinval(row, rowdesc, SCAN_CALL_ID, &isnull);
+		char	   *previous = SPI_getvalue(row, rowdesc, SCAN_OUTCOME);
+		char	   *previous_detail = SPI_getvalue(row, rowdesc, SCAN_DETAIL);
+		VapiOutcome *out = &outs[i];
+		const char *detail = out->ok ? evs[i].detail : out->error;
+		Datum		values[OUT_NCOLS];
+		bool		nulls[OUT_NCOLS] = {false};
 
-	values[OUT_EVENT_ID] = id;
-	values[OUT_CALL_ID] = call_id;
-	values[OUT_PREVIOUS] = CStringGetTextDatum(previous);
-	values[OUT_ACTION] = CStringGetTextDatum(out.action);
-	values[OUT_DETAIL] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
-	nulls[OUT_DETAIL] = (detail == NULL);
-	tuplestore_putvalues(result->store, result->desc, values, nulls);
+		if (rewrites_outcome(previous, previous_detail, out->action, detail))
+			update_event(call_id, id, out->action, detail);
+
+		values[OUT_EVENT_ID] = id;
+		values[OUT_CALL_ID] = call_id;
+		values[OUT_PREVIOUS] = CStringGetTextDatum(previous);
+		values[OUT_ACTION] = CStringGetTextDatum(out->action);
+		values[OUT_DETAIL] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
+		nulls[OUT_DETAIL] = (detail == NULL);
+		tuplestore_putvalues(result->store, result->desc, values, nulls);
+	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
@@ -210,7 +222,7 @@ replay_selected(FunctionCallInfo fcinfo, ReplayResult *result)
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
-	vapi_for_each_row(scan_plan, values, nulls, REPLAY_BATCH, replay_one, result);
+	vapi_for_each_batch(scan_plan, values, nulls, REPLAY_BATCH, replay_batch, result);
 }
 
 /* A tuplestore for the rows of a set-returning function, in materialize mode. */

@@ -83,14 +83,14 @@ vapi_first_datum(Datum *value)
 }
 
 /*
- * Run a kept plan as a cursor and call fn on each row, fetching batch rows
- * at a time and freeing each batch after it, so memory stays flat however
- * many rows there are.  The cursor's snapshot is taken when it opens: what
- * fn writes is not seen by the scan.
+ * Run a kept plan as a cursor and call fn on each batch of (up to) batch
+ * rows, freeing each batch after it, so memory stays flat however many rows
+ * there are.  The cursor's snapshot is taken when it opens: what fn writes
+ * is not seen by the scan.
  */
 void
-vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls, int batch,
-				  void (*fn) (HeapTuple row, TupleDesc desc, void *arg), void *arg)
+vapi_for_each_batch(SPIPlanPtr plan, Datum *values, const char *nulls, int batch,
+					void (*fn) (SPITupleTable *rows, uint64 n, void *arg), void *arg)
 {
 	Portal		portal = SPI_cursor_open(NULL, plan, values, nulls, false);
 
@@ -107,12 +107,38 @@ vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls, int batch,
 		n = SPI_processed;
 		if (n == 0)
 			break;
-		for (uint64 i = 0; i < n; i++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			fn(rows->vals[i], rows->tupdesc, arg);
-		}
+		CHECK_FOR_INTERRUPTS();
+		fn(rows, n, arg);
 		SPI_freetuptable(rows);
 	}
 	SPI_cursor_close(portal);
+}
+
+/* What vapi_for_each_row calls on each row. */
+typedef struct EachRow
+{
+	void		(*fn) (HeapTuple row, TupleDesc desc, void *arg);
+	void	   *arg;
+} EachRow;
+
+static void
+each_row_of_batch(SPITupleTable *rows, uint64 n, void *arg)
+{
+	EachRow    *each = (EachRow *) arg;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		each->fn(rows->vals[i], rows->tupdesc, each->arg);
+	}
+}
+
+/* vapi_for_each_batch, calling fn on each row. */
+void
+vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls, int batch,
+				  void (*fn) (HeapTuple row, TupleDesc desc, void *arg), void *arg)
+{
+	EachRow		each = {fn, arg};
+
+	vapi_for_each_batch(plan, values, nulls, batch, each_row_of_batch, &each);
 }

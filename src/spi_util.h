@@ -24,6 +24,10 @@ extern SPIPlanPtr vapi_prepare_opts(SPIPlanPtr *plan, const char *sql, int nargs
 extern int	vapi_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 int expected);
 extern bool vapi_first_datum(Datum *value);
+extern void vapi_for_each_batch(SPIPlanPtr plan, Datum *values, const char *nulls,
+								int batch,
+								void (*fn) (SPITupleTable *rows, uint64 n, void *arg),
+								void *arg);
 extern void vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls,
 							  int batch,
 							  void (*fn) (HeapTuple row, TupleDesc desc, void *arg),

@@ -385,6 +385,9 @@ typedef struct VapiReply
 extern void vapi_reply(Jsonb *payload, VapiEvent *ev, VapiReply *reply);
 extern Jsonb *vapi_webhook_payload(Jsonb *payload, VapiReply *reply);
 extern ErrorData *vapi_try(void (*fn) (void *arg), void *arg);
+extern ErrorData *vapi_try_keep(void (*fn) (void *arg), void *arg, const bool *keep);
+extern void vapi_apply_batch(VapiEvent *evs, const TimestampTz *nows, int n,
+							 VapiOutcome *outs);
 
 /* guc.c */
 extern char *vapi_jwt_org_claim;
