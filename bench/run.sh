@@ -8,7 +8,8 @@
 #      SMALL_EVENTS deliveries, 5 per call, one ~5 KB report), all of a mix
 #      in one transaction: vapi_ingest vs the floor (the same final rows
 #      upserted set-based from values extracted beforehand, plus the same
-#      event-log inserts), the per-event floor (the event insert and a bare
+#      event-log inserts), vapi_ingest_batch (all of the mix in one call),
+#      the per-event floor (the event insert and a bare
 #      coalescing upsert, one event at a time), a simple PL/pgSQL handler
 #      (the seed's logic) and the full PL/pgSQL port;
 #   2. the application-handler architecture: three round trips per webhook
@@ -64,6 +65,7 @@ CLIENTS=8
 
 # Targets: the project's performance contract (README, "Performance").
 MAX_FLOOR_RATIO=1.5
+MAX_BATCH_RATIO=1.25
 MAX_PER_EVENT_FLOOR_RATIO=1.1
 MIN_SIMPLE_RATIO=1.5
 MIN_PLPGSQL_RATIO=2
@@ -151,6 +153,12 @@ replay() {
 		WHERE mix = '$2' ORDER BY seq OFFSET 0) e"
 }
 
+# The same mix through vapi_ingest_batch: all of it in one call.
+replay_batch() {
+	psql_q -At -c "SELECT count(*) FROM public.vapi_ingest_batch((SELECT array_agg(payload ORDER BY seq)
+		FROM bench.events WHERE mix = '$1'))"
+}
+
 # The floors (bench/floor.sql) replay what vapi_ingest produced.
 snapshot_floor() {
 	psql_q -c "SELECT bench.snapshot_floor()" -c "VACUUM ANALYZE bench.floor_calls, bench.floor_events" >/dev/null
@@ -183,6 +191,7 @@ best() { printf '%s\n' "$@" | sort -n | head -n 1; }
 contender_name() {
 	case $1 in
 		ingest) echo vapi_ingest ;;
+		batch) echo vapi_ingest_batch ;;
 		floor) echo floor ;;
 		perevent) echo "per-event floor" ;;
 		simple) echo "simple PL/pgSQL" ;;
@@ -197,9 +206,10 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 		unset wall cpu
 		declare -A wall cpu
 		for ((round = 1; round <= ROUNDS; round++)); do
-			for contender in ingest floor perevent simple port; do
+			for contender in ingest batch floor perevent simple port; do
 				case $contender in
 					ingest) read -r w c < <(timed replay public.vapi_ingest "$mix") ;;
+					batch) read -r w c < <(timed replay_batch "$mix") ;;
 					floor) read -r w c < <(timed psql_q -c "SELECT bench.floor()") ;;
 					perevent) read -r w c < <(timed psql_q -c "SELECT bench.per_event_floor()") ;;
 					simple) read -r w c < <(timed replay bench.simple_ingest "$mix") ;;
@@ -212,6 +222,7 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 						FROM (SELECT outcome, count(*) n FROM vapi.events GROUP BY outcome) s")
 					snapshot_floor
 				fi
+				if [ "$round$contender" = 1batch ]; then batch_same=$(same_rows); fi
 				if [ "$round$contender" = 1simple ]; then simple_same=$(same_rows); fi
 				if [ "$round$contender" = 1port ]; then port_same=$(same_rows); fi
 			done
@@ -220,13 +231,13 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 		echo "1. per-event cost, $mix mix: $n events in one transaction (best of $ROUNDS;"
 		echo "   CPU = all the cluster's processes, which other load on the machine inflates far less than wall time)"
 		printf '   %-20s %9s %9s %14s %14s\n' "" "wall s" "CPU s" "wall us/event" "CPU us/event"
-		for contender in ingest floor perevent simple port; do
+		for contender in ingest batch floor perevent simple port; do
 			printf '   %-20s %9s %9s %14s %14s\n' "$(contender_name $contender)" \
 				"$(calc "${wall[$contender]} / 1e6")" "$(calc "${cpu[$contender]} / 1e6")" \
 				"$(calc "${wall[$contender]} / $n" 1)" "$(calc "${cpu[$contender]} / $n" 1)"
 		done
 		echo "   outcomes: $outcomes"
-		echo "   rows equal to vapi_ingest's: PL/pgSQL port $port_same; simple PL/pgSQL $simple_same (it does not converge)"
+		echo "   rows equal to vapi_ingest's: vapi_ingest_batch $batch_same; PL/pgSQL port $port_same; simple PL/pgSQL $simple_same (it does not converge)"
 		printf '   %-44s %8sx\n' "vapi_ingest / floor, wall" "$(calc "${wall[ingest]} / ${wall[floor]}")" \
 			"per-event floor / floor, CPU" "$(calc "${cpu[perevent]} / ${cpu[floor]}")"
 		check "$mix: vapi_ingest / floor, CPU" "$(calc "${cpu[ingest]} / ${cpu[floor]}")" max $MAX_FLOOR_RATIO
@@ -234,6 +245,7 @@ if [[ " $PARTS " == *" 1 "* ]]; then
 			max $MAX_PER_EVENT_FLOOR_RATIO
 		check "$mix: simple PL/pgSQL / vapi_ingest, CPU" "$(calc "${cpu[simple]} / ${cpu[ingest]}")" \
 			min $MIN_SIMPLE_RATIO
+		check "$mix: vapi_ingest_batch / floor, CPU" "$(calc "${cpu[batch]} / ${cpu[floor]}")" max $MAX_BATCH_RATIO
 		check "$mix: PL/pgSQL port / vapi_ingest, CPU" "$(calc "${cpu[port]} / ${cpu[ingest]}")" min $MIN_PLPGSQL_RATIO
 	done
 fi
