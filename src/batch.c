@@ -29,9 +29,12 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/memutils.h"
+#include "utils/uuid.h"
 
 #include "vapi_calls.h"
 
@@ -96,7 +99,10 @@ apply_group(void *arg)
 		g->wrote = g->wrote || g->mres[i].inserted || g->mres[i].wrote;
 }
 
-/* The outcome of an applied event from its merge result. */
+/*
+ * The outcome of an applied event from its merge result, copied into the
+ * current memory context.
+ */
 static void
 set_outcome(VapiEvent *ev, VapiMergeResult *mres, VapiOutcome *out)
 {
@@ -105,9 +111,9 @@ set_outcome(VapiEvent *ev, VapiMergeResult *mres, VapiOutcome *out)
 	out->ok = true;
 	out->action = mres->inserted ? VAPI_OUTCOME_INSERTED :
 		mres->changed ? VAPI_OUTCOME_UPDATED : VAPI_OUTCOME_UNCHANGED;
-	out->call_uuid = mres->call_uuid;
+	out->call_uuid = mres->call_uuid ? datumCopy(mres->call_uuid, false, UUID_LEN) : (Datum) 0;
 	out->has_call_uuid = (mres->call_uuid != (Datum) 0);
-	out->status = mres->status;
+	out->status = mres->status ? pstrdup(mres->status) : NULL;
 	out->wrote = mres->inserted || mres->wrote;
 	if (mres->changed)
 		vapi_notify_change(mres, ev->call_id, out->action);
@@ -116,11 +122,18 @@ set_outcome(VapiEvent *ev, VapiMergeResult *mres, VapiOutcome *out)
 /*
  * Apply n read events, event i as of time nows[i], as vapi_apply would one
  * after the other in this order (outs[i] is what event i did), each call's
- * deliveries merged together and its row written once.
+ * deliveries merged together and its row written once.  What a group's
+ * work allocates is freed after it; the outcomes are in the caller's
+ * memory context.  (The events' merged values are then gone too: only
+ * what the reader set remains, what logging needs.)
  */
 void
 vapi_apply_batch(VapiEvent *evs, const TimestampTz *nows, int n, VapiOutcome *outs)
 {
+	MemoryContext outcxt = CurrentMemoryContext;
+	MemoryContext groupcxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "vapi_calls batch group",
+												   ALLOCSET_DEFAULT_SIZES);
 	BatchKey   *keys = palloc(sizeof(BatchKey) * Max(n, 1));
 	int			nkeys = 0;
 
@@ -139,6 +152,8 @@ vapi_apply_batch(VapiEvent *evs, const TimestampTz *nows, int n, VapiOutcome *ou
 		TimestampTz *nows_g;
 
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(groupcxt);
+		MemoryContextSwitchTo(groupcxt);
 		for (end = start + 1; end < nkeys && same_call(&keys[start], &keys[end]); end++)
 			;
 		g.n = end - start;
@@ -155,14 +170,18 @@ vapi_apply_batch(VapiEvent *evs, const TimestampTz *nows, int n, VapiOutcome *ou
 
 		if (vapi_try_keep(apply_group, &g, &g.wrote) == NULL)
 		{
+			MemoryContextSwitchTo(outcxt);
 			for (int i = 0; i < g.n; i++)
 				set_outcome(g.evs[i], &g.mres[i], &outs[keys[start + i].pos]);
 			continue;
 		}
 		/* one of them failed: each on its own, so that only that one fails */
+		MemoryContextSwitchTo(outcxt);
 		for (int i = 0; i < g.n; i++)
 			vapi_apply(g.evs[i], g.nows[i], &outs[keys[start + i].pos]);
 	}
+	MemoryContextSwitchTo(outcxt);
+	MemoryContextDelete(groupcxt);
 }
 
 /*

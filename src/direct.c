@@ -521,7 +521,8 @@ update_row(DirectSession *s, ItemPointer tid)
 	CheckCmdReplicaIdentity(s->rel, CMD_UPDATE);
 	if (RelationGetDescr(s->rel)->constr)
 		ExecConstraints(s->rri, s->newslot, s->estate);
-	result = table_tuple_update(s->rel, tid, s->newslot, cid, GetActiveSnapshot(),
+	result = table_tuple_update(s->rel, tid, s->newslot, cid,
+								ActiveSnapshotSet() ? GetActiveSnapshot() : InvalidSnapshot,
 								InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
 	switch (result)
 	{
