@@ -205,6 +205,7 @@ vapi_ingest_batch(PG_FUNCTION_ARGS)
 	VapiOutcome *outs;
 	TimestampTz *nows;
 	Jsonb	  **results;
+	VapiEventLog *log;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (!PG_ARGISNULL(0))
@@ -231,6 +232,7 @@ vapi_ingest_batch(PG_FUNCTION_ARGS)
 	}
 	vapi_apply_batch(evs, nows, n, outs);
 
+	log = vapi_event_log_open();
 	for (int i = 0; i < n; i++)
 	{
 		VapiOutcome *out = &outs[i];
@@ -240,12 +242,13 @@ vapi_ingest_batch(PG_FUNCTION_ARGS)
 		MemoryContext oldcxt;
 
 		if (logged)
-			event_id = vapi_log_event(nulls[i] ? NULL : DatumGetJsonbP(elems[i]), &evs[i],
-									  now, out->action, detail);
+			event_id = vapi_log_event_to(log, nulls[i] ? NULL : DatumGetJsonbP(elems[i]),
+										 &evs[i], now, out->action, detail);
 		oldcxt = MemoryContextSwitchTo(callcxt);
 		results[i] = vapi_result_jsonb(out, logged, event_id);
 		MemoryContextSwitchTo(oldcxt);
 	}
+	vapi_event_log_close(log);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
 

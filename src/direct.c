@@ -179,7 +179,15 @@ typedef struct DirectSession
 	Relation	keyrel;			/* keyed: the open key index */
 	TupleTableSlot *slot;		/* the table's own: a row read */
 	TupleTableSlot *newslot;	/* virtual: the row to write */
+	ExprState **defaults;		/* per attribute: its default, compiled; NULL until used */
 } DirectSession;
+
+/* The event log open for direct inserts (vapi_event_log_open). */
+struct VapiEventLog
+{
+	bool		direct;			/* false: the SQL path writes */
+	DirectSession s;
+};
 
 /* A call row as the merge sees it, in the table's attribute order. */
 typedef struct CallImage
@@ -389,6 +397,7 @@ session_open(DirectTable *t, bool update, DirectSession *s)
 	if (t->keyed && s->keyrel == NULL)
 		elog(ERROR, "vapi_calls: the key index of vapi.%s is not open", t->relname);
 	s->estate->es_output_cid = GetCurrentCommandId(true);
+	s->defaults = NULL;
 	s->slot = table_slot_create(s->rel, &s->estate->es_tupleTable);
 	s->newslot = ExecInitExtraTupleSlot(s->estate, RelationGetDescr(s->rel), &TTSOpsVirtual);
 	return true;
@@ -425,20 +434,25 @@ fill_defaults(DirectSession *s, Datum *values, bool *isnull)
 	DirectTable *t = s->t;
 	ExprContext *econtext = GetPerTupleExprContext(s->estate);
 
+	if (s->defaults == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(s->estate->es_query_cxt);
+
+		s->defaults = palloc0(sizeof(ExprState *) * t->natts);
+		for (int i = 0; i < t->natts; i++)
+			if (t->take_default[i] && t->defaults[i] != NULL)
+				s->defaults[i] = ExecInitExpr(t->defaults[i], NULL);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	for (int i = 0; i < t->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(s->rel), i);
-		ExprState  *state;
-		MemoryContext oldcxt;
 
 		values[i] = (Datum) 0;
 		isnull[i] = true;
-		if (!t->take_default[i] || t->defaults[i] == NULL)
+		if (s->defaults[i] == NULL)
 			continue;
-		oldcxt = MemoryContextSwitchTo(s->estate->es_query_cxt);
-		state = ExecInitExpr(t->defaults[i], NULL);
-		MemoryContextSwitchTo(oldcxt);
-		values[i] = ExecEvalExprSwitchContext(state, econtext, &isnull[i]);
+		values[i] = ExecEvalExprSwitchContext(s->defaults[i], econtext, &isnull[i]);
 		if (!isnull[i])
 			values[i] = datumCopy(values[i], a->attbyval, a->attlen);
 	}
@@ -897,23 +911,46 @@ vapi_direct_merge(VapiEvent **evs, const TimestampTz *nows, int n, VapiMergeResu
 }
 
 /*
- * Insert one delivery into vapi.events directly; false when the SQL path
+ * Open the event log for inserts, directly when direct access keeps every
+ * guarantee the SQL insert gives; vapi_event_log_write then writes as many
+ * deliveries as wanted, and vapi_event_log_close ends.  Open, write and
+ * close in one (sub)transaction.
+ */
+VapiEventLog *
+vapi_event_log_open(void)
+{
+	VapiEventLog *log = palloc0(sizeof(VapiEventLog));
+
+	log->direct = session_open(&events_table, false, &log->s);
+	return log;
+}
+
+void
+vapi_event_log_close(VapiEventLog *log)
+{
+	if (log->direct)
+		session_close(&log->s);
+	pfree(log);
+}
+
+/*
+ * Insert one delivery into the open event log; false when the SQL path
  * must do it.  *id is the new row's id.
  */
 bool
-vapi_direct_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
-					  const char *outcome, const char *detail, int64 *id)
+vapi_event_log_write(VapiEventLog *log, Jsonb *payload, VapiEvent *ev,
+					 TimestampTz received_at, const char *outcome, const char *detail,
+					 int64 *id)
 {
-	DirectSession s;
+	DirectTable *t = &events_table;
 	Datum	   *values;
 	bool	   *isnull;
-	DirectTable *t = &events_table;
 
-	if (!session_open(t, false, &s))
+	if (!log->direct)
 		return false;
 	values = palloc(sizeof(Datum) * t->natts);
 	isnull = palloc(sizeof(bool) * t->natts);
-	fill_defaults(&s, values, isnull);
+	fill_defaults(&log->s, values, isnull);
 
 #define EV(c, v, n) (values[t->att[c] - 1] = (v), isnull[t->att[c] - 1] = (n))
 	EV(E_RECEIVED, TimestampTzGetDatum(received_at), false);
@@ -932,8 +969,9 @@ vapi_direct_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
 	for (int i = 0; i < t->natts; i++)
 		check_domain(t, i, values[i], isnull[i]);
 
-	store_values(&s, values, isnull);
-	insert_row(&s);
-	session_close(&s);
+	store_values(&log->s, values, isnull);
+	insert_row(&log->s);
+	pfree(values);
+	pfree(isnull);
 	return true;
 }

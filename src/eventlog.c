@@ -43,6 +43,23 @@ int64
 vapi_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
 			   const char *outcome, const char *detail)
 {
+	VapiEventLog *log = vapi_event_log_open();
+	int64		id = vapi_log_event_to(log, payload, ev, received_at, outcome, detail);
+
+	vapi_event_log_close(log);
+	return id;
+}
+
+/*
+ * Keep one delivery in an open event log (vapi_event_log_open: direct.c),
+ * by the SQL insert when direct access is not possible; returns its
+ * vapi.events id.  For many deliveries, one open log saves setting up the
+ * insert for each (vapi_ingest_batch).
+ */
+int64
+vapi_log_event_to(VapiEventLog *log, Jsonb *payload, VapiEvent *ev,
+				  TimestampTz received_at, const char *outcome, const char *detail)
+{
 	Oid			argtypes[8] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
 	TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID};
 	Datum		values[8];
@@ -50,7 +67,7 @@ vapi_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
 	Datum		id;
 	int64		direct_id;
 
-	if (vapi_direct_log_event(payload, ev, received_at, outcome, detail, &direct_id))
+	if (vapi_event_log_write(log, payload, ev, received_at, outcome, detail, &direct_id))
 		return direct_id;
 	vapi_prepare(&insert_plan,
 				 "INSERT INTO vapi.events"

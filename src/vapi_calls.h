@@ -271,8 +271,12 @@ extern bool vapi_values_equal(Oid type, Oid collation, Datum a, bool a_null,
 extern bool vapi_direct_access;
 extern bool vapi_direct_merge(VapiEvent **evs, const TimestampTz *nows, int n,
 							  VapiMergeResult *res);
-extern bool vapi_direct_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
-								  const char *outcome, const char *detail, int64 *id);
+typedef struct VapiEventLog VapiEventLog;
+extern VapiEventLog *vapi_event_log_open(void);
+extern bool vapi_event_log_write(VapiEventLog *log, Jsonb *payload, VapiEvent *ev,
+								 TimestampTz received_at, const char *outcome,
+								 const char *detail, int64 *id);
+extern void vapi_event_log_close(VapiEventLog *log);
 extern void vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res);
 extern void vapi_lookup_call(text *call_id, VapiMergeResult *res);
 
@@ -299,6 +303,9 @@ extern Jsonb *vapi_ingest_payload(Jsonb *payload);
 extern bool vapi_should_log(const char *outcome);
 extern int64 vapi_log_event(Jsonb *payload, VapiEvent *ev, TimestampTz received_at,
 							const char *outcome, const char *detail);
+extern int64 vapi_log_event_to(VapiEventLog *log, Jsonb *payload, VapiEvent *ev,
+							   TimestampTz received_at, const char *outcome,
+							   const char *detail);
 
 /* guc.c */
 typedef enum VapiLogEvents
