@@ -3,7 +3,8 @@
 # org's phone number, the assistant of another org, Vapi's name changing,
 # the metadata naming a third source, the end and the report) applied in
 # random orders with random repeats, then by three connections at once in
-# random orders, always give the same row, field versions included, with
+# random orders (direct access, the batch entry point, the SQL path),
+# always give the same row, field versions included, with
 # the contact of the call's final org; nothing is an error; and a full
 # replay afterwards writes nothing.
 set -euo pipefail
@@ -67,12 +68,17 @@ SQL
 	fail "sequential orders gave: $distinct (want one row, Q's contact, org Q)"
 
 # 2. Concurrent: 20 calls, each fed by three connections at once, each in
-#    its own random order.
+#    its own random order: one through vapi_ingest's direct table access,
+#    one through vapi_ingest_batch (all its deliveries in one call), one
+#    through the SQL statements (vapi.direct_access off).
 for r in $(seq 1 20); do
-	for s in 1 2 3; do
+	psql_db $db -c "SELECT count(vapi_ingest(replace(body, 'CALL', 'race-$r')::jsonb))
+	                  FROM (SELECT body FROM public.deliveries ORDER BY random()) d" >/dev/null &
+	psql_db $db -c "SELECT count(*) FROM vapi_ingest_batch((SELECT array_agg(replace(body, 'CALL', 'race-$r')::jsonb
+	                  ORDER BY random()) FROM public.deliveries))" >/dev/null &
+	PGOPTIONS="-c vapi.direct_access=off" \
 		psql_db $db -c "SELECT count(vapi_ingest(replace(body, 'CALL', 'race-$r')::jsonb))
 		                  FROM (SELECT body FROM public.deliveries ORDER BY random()) d" >/dev/null &
-	done
 	wait
 done
 raced=$(psql_db $db -c "SELECT count(DISTINCT public.shape(c)) || ' ' || count(*) || ' ' || min(caller_name) || ' '
@@ -97,4 +103,4 @@ case "$replayed" in
 esac
 
 psql_db postgres -c "DROP DATABASE $db"
-echo "order_race_fuzz: 100 orders, 20 races of 3 connections, one row; replay wrote nothing"
+echo "order_race_fuzz: 100 orders, 20 races of 3 connections (direct, batch, SQL), one row; replay wrote nothing"
