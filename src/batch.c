@@ -47,7 +47,7 @@ typedef struct BatchGroup
 	const TimestampTz *nows;
 	VapiMergeResult *mres;
 	int			n;
-	bool		wrote;			/* any of them wrote the row */
+	bool		keep;			/* keep the subtransaction: it wrote, or locked nothing */
 } BatchGroup;
 
 /* The events to sort: position and call id. */
@@ -94,9 +94,18 @@ apply_group(void *arg)
 	if (!vapi_direct_merge(g->evs, g->nows, g->n, g->mres))
 		for (int i = 0; i < g->n; i++)
 			vapi_merge(g->evs[i], g->nows[i], &g->mres[i]);
-	g->wrote = false;
-	for (int i = 0; i < g->n; i++)
-		g->wrote = g->wrote || g->mres[i].inserted || g->mres[i].wrote;
+	/* kept if it wrote, or locked nothing (see vapi_apply) */
+	{
+		bool		wrote = false;
+		bool		locked = false;
+
+		for (int i = 0; i < g->n; i++)
+		{
+			wrote = wrote || g->mres[i].inserted || g->mres[i].wrote;
+			locked = locked || g->mres[i].locked;
+		}
+		g->keep = wrote || !locked;
+	}
 }
 
 /*
@@ -166,9 +175,9 @@ vapi_apply_batch(VapiEvent *evs, const TimestampTz *nows, int n, VapiOutcome *ou
 			nows_g[i] = nows[keys[start + i].pos];
 		}
 		g.nows = nows_g;
-		g.wrote = false;
+		g.keep = false;
 
-		if (vapi_try_keep(apply_group, &g, &g.wrote) == NULL)
+		if (vapi_try_keep(apply_group, &g, &g.keep) == NULL)
 		{
 			MemoryContextSwitchTo(outcxt);
 			for (int i = 0; i < g.n; i++)

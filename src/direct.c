@@ -177,6 +177,7 @@ typedef struct DirectSession
 	EState	   *estate;
 	ResultRelInfo *rri;
 	Relation	keyrel;			/* keyed: the open key index */
+	bool		indexes_open;	/* rri's indexes, opened before the first write */
 	TupleTableSlot *slot;		/* the table's own: a row read */
 	TupleTableSlot *newslot;	/* virtual: the row to write */
 	ExprState **defaults;		/* per attribute: its default, compiled; NULL until used */
@@ -389,13 +390,8 @@ session_open(DirectTable *t, bool update, DirectSession *s)
 	ExecInitRangeTable(s->estate, list_make1(rte));
 	s->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(s->rri, s->rel, 1, NULL, 0);
-	ExecOpenIndices(s->rri, t->keyed);
-	s->keyrel = NULL;
-	for (int i = 0; i < s->rri->ri_NumIndices; i++)
-		if (t->keyed && RelationGetRelid(s->rri->ri_IndexRelationDescs[i]) == t->keyidx)
-			s->keyrel = s->rri->ri_IndexRelationDescs[i];
-	if (t->keyed && s->keyrel == NULL)
-		elog(ERROR, "vapi_calls: the key index of vapi.%s is not open", t->relname);
+	s->indexes_open = false;
+	s->keyrel = t->keyed ? index_open(t->keyidx, RowExclusiveLock) : NULL;
 	s->estate->es_output_cid = GetCurrentCommandId(true);
 	s->defaults = NULL;
 	s->slot = table_slot_create(s->rel, &s->estate->es_tupleTable);
@@ -403,10 +399,25 @@ session_open(DirectTable *t, bool update, DirectSession *s)
 	return true;
 }
 
+/*
+ * Open the table's indexes for a write, once per session: a session that
+ * only reads (an event that changes nothing) needs the key index alone.
+ */
+static void
+open_indexes(DirectSession *s)
+{
+	if (!s->indexes_open)
+		ExecOpenIndices(s->rri, s->t->keyed);
+	s->indexes_open = true;
+}
+
 static void
 session_close(DirectSession *s)
 {
-	ExecCloseIndices(s->rri);
+	if (s->indexes_open)
+		ExecCloseIndices(s->rri);
+	if (s->keyrel != NULL)
+		index_close(s->keyrel, NoLock);
 	ExecResetTupleTable(s->estate->es_tupleTable, false);
 	FreeExecutorState(s->estate);
 	table_close(s->rel, NoLock);
@@ -478,6 +489,7 @@ store_values(DirectSession *s, Datum *values, bool *isnull)
 static void
 insert_row(DirectSession *s)
 {
+	open_indexes(s);
 	s->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecSimpleRelationInsert(s->rri, s->estate, s->newslot);
 	CommandCounterIncrement();
@@ -498,6 +510,7 @@ insert_speculative(DirectSession *s)
 	bool		spec_conflict = false;
 	List	   *recheck;
 
+	open_indexes(s);
 	CheckCmdReplicaIdentity(s->rel, CMD_INSERT);
 	if (RelationGetDescr(s->rel)->constr)
 		ExecConstraints(s->rri, s->newslot, s->estate);
@@ -532,6 +545,7 @@ update_row(DirectSession *s, ItemPointer tid)
 	TM_Result	result;
 	CommandId	cid = GetCurrentCommandId(true);
 
+	open_indexes(s);
 	CheckCmdReplicaIdentity(s->rel, CMD_UPDATE);
 	if (RelationGetDescr(s->rel)->constr)
 		ExecConstraints(s->rri, s->newslot, s->estate);

@@ -106,6 +106,9 @@ typedef struct ApplyWork
 	TimestampTz now;
 	VapiMergeResult mres;
 	bool		wrote;			/* the merge wrote the row */
+	bool		keep;			/* keep the subtransaction: it wrote, or locked
+								 * nothing (rolling back would release nothing
+								 * and costs more) */
 } ApplyWork;
 
 /*
@@ -124,6 +127,7 @@ resolve_and_merge(void *arg)
 	vapi_resolve_org(work->ev);
 	vapi_merge(work->ev, work->now, &work->mres);
 	work->wrote = work->mres.inserted || work->mres.wrote;
+	work->keep = work->wrote || !work->mres.locked;
 }
 
 /*
@@ -156,7 +160,8 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 	work.ev = ev;
 	work.now = now;
 	work.wrote = false;
-	if ((edata = try_subxact(resolve_and_merge, &work, &work.wrote)) != NULL)
+	work.keep = false;
+	if ((edata = try_subxact(resolve_and_merge, &work, &work.keep)) != NULL)
 	{
 		out->ok = false;
 		out->action = VAPI_OUTCOME_ERROR;

@@ -412,6 +412,7 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 		return;
 	found = fetch_row(ev->call_id, &row);
 	memset(res, 0, sizeof(*res));
+	res->locked = found;
 	if (ev->fill_only)
 	{
 		if (!found)
@@ -431,5 +432,6 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	upsert(ev, now, &again);
 	again.wrote = again.wrote || res->wrote;
 	again.changed = again.changed || res->changed;
+	again.locked = true;
 	*res = again;
 }

@@ -257,6 +257,8 @@ typedef struct VapiMergeResult
 	bool		inserted;
 	bool		wrote;			/* the row was written (inserted or updated) */
 	bool		changed;		/* a visible column changed */
+	bool		locked;			/* the row may be locked although not written (the
+								 * SQL path's SELECT ... FOR UPDATE) */
 	Datum		call_uuid;
 	Datum		org_id;			/* vapi.calls.org_id; (Datum) 0 if null or not read */
 	char	   *status;			/* NULL if the row has no status yet */
