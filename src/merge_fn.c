@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
@@ -217,6 +218,15 @@ vapi_values_equal(Oid type, Oid collation, Datum a, bool a_null, Datum b, bool b
 
 	if (a_null || b_null)
 		return a_null == b_null;
+
+	/*
+	 * Texts of different lengths are not equal under a deterministic
+	 * collation: said without detoasting them (a stored transcript is
+	 * usually out of line, and an incoming one that wins usually differs).
+	 */
+	if (type == TEXTOID && (!OidIsValid(collation) || get_collation_isdeterministic(collation)) &&
+		toast_raw_datum_size(a) != toast_raw_datum_size(b))
+		return false;
 	tc = rule_type(type, RULE_IF_DISTINCT);
 	return DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, collation, b, a));
 }
