@@ -10,6 +10,8 @@
 #                             in one SELECT, one vapi_ingest per delivery
 #   ingest, one per commit    the same deliveries, one statement (and so one
 #                             transaction) each, from one connection
+#   ingest_call, one per      the same, each by vapi_ingest_call(id, payload),
+#     commit                  which Citus delegates whole to the call's worker
 #   replay                    vapi.replay() of everything ingested
 #
 # Without Citus installed it says so and exits 0.  EVENTS (default 5000)
@@ -61,6 +63,9 @@ done
 n=$(on single -c "SELECT count(*) FROM bench.events WHERE mix = 'small'")
 on single -c "SELECT format('SELECT vapi_ingest(%L::jsonb) IS NOT NULL;', payload)
                 FROM bench.events WHERE mix = 'small' ORDER BY seq" >"$WORK/one-per-commit.sql"
+on single -c "SELECT format('SELECT vapi_ingest_call(%L, %L::jsonb);',
+                              payload->'message'->'call'->>'id', payload)
+                FROM bench.events WHERE mix = 'small' ORDER BY seq" >"$WORK/delegated.sql"
 
 # measure WHERE NAME COMMAND...: "wall_us cpu_us" of one run of COMMAND.
 measure() {
@@ -80,6 +85,8 @@ for where in citus single; do
 		-c "SELECT count(vapi_ingest(payload)) FROM (SELECT payload FROM bench.events WHERE mix = 'small' ORDER BY seq) e")
 	reset "$where"
 	read -r wall[$where,single] cpu[$where,single] < <(measure "$where" on "$where" -f "$WORK/one-per-commit.sql")
+	reset "$where"
+	read -r wall[$where,delegated] cpu[$where,delegated] < <(measure "$where" on "$where" -f "$WORK/delegated.sql")
 	read -r wall[$where,replay] cpu[$where,replay] < <(measure "$where" on "$where" -c "SELECT count(*) FROM vapi.replay()")
 done
 
@@ -89,10 +96,11 @@ cat <<EOF
 $("$BIN/postgres" --version); Citus $(on citus -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'")
                              wall s (Citus / one)     CPU us per event (Citus, all nodes / one)
 EOF
-for m in batch single replay; do
+for m in batch single delegated replay; do
 	case $m in
 		batch) label="ingest, one transaction" ;;
 		single) label="ingest, one per commit" ;;
+		delegated) label="ingest_call, one per commit" ;;
 		replay) label="replay" ;;
 	esac
 	printf '%-28s %7s / %-7s %6sx   %8s / %-8s %6sx\n' "$label" \
