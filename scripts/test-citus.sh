@@ -37,7 +37,7 @@ q() { local db=$1; shift; psql_q -At -d "$db" "$@"; }
 # ---- the layout -----------------------------------------------------------
 q postgres -c "CREATE EXTENSION vapi_calls" >/dev/null
 expect "vapi.distribute() without data" \
-	"vapi.agents: reference table|vapi.phone_numbers: reference table|vapi.contacts: reference table|vapi.calls: dropped UNIQUE (id)|vapi.calls: distributed on vapi_call_id|vapi.events: distributed on vapi_call_id, co-located with vapi.calls|vapi.events: ids from a range of their own on each worker|vapi_ingest_call: delegated to the worker that holds the call|vapi.call_log, vapi.call_log_all: sorted on the coordinator" \
+	"vapi.agents: reference table|vapi.phone_numbers: reference table|vapi.contacts: reference table|vapi.calls: dropped UNIQUE (id)|vapi.calls: distributed on vapi_call_id|vapi.events: distributed on vapi_call_id, co-located with vapi.calls|vapi.events: ids from a range of their own on each worker|vapi_ingest_call: delegated to the worker that holds the call|vapi.replay(timestamp with time zone,timestamp with time zone,text[],text[]): one connection per worker|vapi.reresolve(): one connection per worker|vapi.call_log, vapi.call_log_all: sorted on the coordinator" \
 	"$(q postgres -c "SELECT string_agg(d, '|') FROM vapi.distribute() d")"
 expect "vapi.distribute() again does nothing" "0" \
 	"$(q postgres -c "SELECT count(*) FROM vapi.distribute()")"

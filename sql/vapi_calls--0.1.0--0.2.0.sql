@@ -998,6 +998,22 @@ BEGIN
 		RETURN NEXT 'vapi_ingest_call: delegated to the worker that holds the call';
 	END IF;
 
+	-- vapi.replay and vapi.reresolve apply each event in a subtransaction,
+	-- whose SAVEPOINT and RELEASE (or ROLLBACK TO) Citus sends to every
+	-- worker connection of the transaction; their own scan of vapi.events
+	-- or vapi.calls opens up to citus.max_adaptive_executor_pool_size
+	-- connections per worker, all of which stay in it.  One per worker is
+	-- enough, and a replay then sends half the commands.
+	FOR r IN SELECT p.oid::regprocedure AS fn
+			   FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'vapi'::regnamespace AND p.proname IN ('replay', 'reresolve')
+				AND NOT coalesce('citus.max_adaptive_executor_pool_size=1' = ANY (p.proconfig), false)
+			  ORDER BY p.proname
+	LOOP
+		EXECUTE format('ALTER FUNCTION %s SET citus.max_adaptive_executor_pool_size = 1', r.fn);
+		RETURN NEXT r.fn::text || ': one connection per worker';
+	END LOOP;
+
 	-- Citus pushes a query on a view down to the shards and loses the
 	-- view's ORDER BY; LIMIT ALL makes it sort on the coordinator, so the
 	-- sorted views keep their order (a dashboard that pages says ORDER BY
