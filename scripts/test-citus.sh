@@ -236,12 +236,19 @@ expect "vapi_ingest_call is strict: a null call id gives null and keeps nothing"
 # coordinator (Citus propagates ALTER DATABASE ... SET).
 q postgres -c "ALTER DATABASE postgres SET vapi.notify = on" >/dev/null
 listen_on() {
-	printf 'LISTEN vapi_calls;\nSELECT pg_sleep(3);\nSELECT 1;\n' | psql_q -At -d postgres -p "$1" 2>&1 |
+	printf 'LISTEN vapi_calls;\nSELECT pg_sleep(5);\nSELECT 1;\n' | psql_q -At -d postgres -p "$1" 2>&1 |
 		grep -c 'Asynchronous notification "vapi_calls"' || true
+}
+# listening: its session waits in the pg_sleep that follows its LISTEN
+listening() {
+	q postgres -p "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5);'"
 }
 listen_on "$(worker_of conv-n)" >"$WORK/listen.worker" &
 listen_on "$COORD_PORT" >"$WORK/listen.coordinator" &
-sleep 1
+for i in $(seq 1 50); do
+	[ "$(listening "$(worker_of conv-n)")" = 1 ] && [ "$(listening "$COORD_PORT")" = 1 ] && break
+	sleep 0.1
+done
 q postgres -c "SELECT vapi_ingest_call('conv-n', '$(delivery conv-n ringing)')" >/dev/null
 wait
 expect "vapi_ingest_call notifies on the worker that holds the call, not on the coordinator" "1 0" \
