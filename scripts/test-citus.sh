@@ -260,6 +260,17 @@ expect "a session's SET on the coordinator does not reach the worker of vapi_ing
 	"$(q postgres -c "SET vapi.log_events = 'none'" -c "SELECT vapi_ingest_call('conv-s', '$(delivery conv-s ringing)')" | grep -c event_id) $(
 	   q postgres -c "SET vapi.log_events = 'none'" -c "SELECT vapi_ingest('$(delivery conv-t ringing)')" | grep -c event_id || true)"
 
+# A worker added later has its sequence from CREATE EXTENSION, numbering
+# from 1: the same state made by hand on both workers, then repaired by
+# vapi.distribute() again.
+q postgres -c "SELECT bool_and(success) FROM run_command_on_workers(\$\$SET LOCAL citus.enable_ddl_propagation TO off;
+                 ALTER SEQUENCE vapi.events_id_seq MINVALUE 1 MAXVALUE 9223372036854775807 RESTART 1\$\$)" >/dev/null
+repaired=$(q postgres -c "SELECT string_agg(d, '|') FROM vapi.distribute() d")
+result=$(q postgres -c "SELECT vapi_ingest_call('conv-r', '$(delivery conv-r ringing)')")
+expect "vapi.distribute() again gives a worker numbering from 1 its range of event ids" \
+	"vapi.events: ids from a range of their own on each worker|t" \
+	"$repaired|$(q postgres -c "SELECT ('$result'::jsonb ->> 'event_id')::bigint >= 1::bigint << 48")"
+
 # ---- the regression tests that hold on a distributed install unchanged ----
 # (the others create triggers, temporary views or NOLOGIN roles, read
 # plans, or change settings per database: Citus refuses or changes those).

@@ -1204,13 +1204,16 @@ BEGIN
 	-- would number its rows from 1 on every node that inserts them (a
 	-- worker running vapi_ingest_call).  Citus's own adjustment, applied
 	-- here; a worker added later gets it from vapi.distribute() again.
+	-- Without DDL propagation: Citus refuses to alter a sequence it has
+	-- distributed.
 	IF EXISTS (SELECT 1 FROM run_command_on_workers(
 					'SELECT s.seqmin = ((SELECT groupid FROM pg_catalog.pg_dist_local_group)::bigint << 48) + 1'
 					' FROM pg_catalog.pg_sequence s'
 					' WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence(''vapi.events'', ''id'')::regclass')
 				WHERE result IS DISTINCT FROM 't') THEN
 		FOR r IN SELECT nodename, nodeport, result
-				   FROM run_command_on_workers('SELECT pg_catalog.worker_adjust_identity_column_seq_ranges(''vapi.events'')')
+				   FROM run_command_on_workers('SET LOCAL citus.enable_ddl_propagation TO off;'
+											   ' SELECT pg_catalog.worker_adjust_identity_column_seq_ranges(''vapi.events'')')
 				  WHERE NOT success
 		LOOP
 			RAISE EXCEPTION 'could not give vapi.events its range of ids on worker %:%: %', r.nodename, r.nodeport, r.result;
