@@ -260,6 +260,22 @@ expect "a session's SET on the coordinator does not reach the worker of vapi_ing
 	"$(q postgres -c "SET vapi.log_events = 'none'" -c "SELECT vapi_ingest_call('conv-s', '$(delivery conv-s ringing)')" | grep -c event_id) $(
 	   q postgres -c "SET vapi.log_events = 'none'" -c "SELECT vapi_ingest('$(delivery conv-t ringing)')" | grep -c event_id || true)"
 
+# Who may call it: EXECUTE granted on the coordinator reaches the workers,
+# where the delegated call runs as the caller (then as the extension's
+# owner, SECURITY DEFINER); a role without it is refused.
+q postgres >/dev/null <<'SQL'
+CREATE ROLE ingester LOGIN;
+CREATE ROLE stranger LOGIN;
+GRANT EXECUTE ON FUNCTION vapi_ingest_call(text, jsonb) TO ingester;
+SQL
+as_role() { local role=$1; shift; "$BIN/psql" -X -q -At -h 127.0.0.1 -p "$COORD_PORT" -U "$role" -d postgres "$@"; }
+result=$(as_role ingester -c "SELECT vapi_ingest_call('conv-g', '$(delivery conv-g ringing)')")
+expect "a role granted EXECUTE on the coordinator ingests through vapi_ingest_call, on the worker" "inserted true" \
+	"$(q postgres -c "SELECT ('$result'::jsonb ->> 'action') || ' ' || (('$result'::jsonb ->> 'event_id')::bigint >= 1::bigint << 48)")"
+expect "a role without EXECUTE is refused, and nothing is kept" "ERROR:  permission denied for function vapi_ingest_call|0" \
+	"$(as_role stranger -c "SELECT vapi_ingest_call('conv-h', '$(delivery conv-h ringing)')" 2>&1 | head -n 1)|$(
+	   q postgres -c "SELECT count(*) FROM vapi.events WHERE vapi_call_id = 'conv-h'")"
+
 # A worker added later has its sequence from CREATE EXTENSION, numbering
 # from 1: the same state made by hand on both workers, then repaired by
 # vapi.distribute() again.
