@@ -30,7 +30,8 @@ OBJS = \
 	src/request.o \
 	src/http.o \
 	src/api.o \
-	src/reply.o
+	src/reply.o \
+	src/ingest_call.o
 
 DATA = $(patsubst $(srcroot)%,%,$(wildcard $(srcroot)sql/$(EXTENSION)--*.sql))
 
@@ -42,6 +43,7 @@ REGRESS = \
 	resolution \
 	bad_input \
 	never_raises \
+	ingest_call \
 	real_shapes \
 	default_country \
 	operations \

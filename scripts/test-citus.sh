@@ -37,7 +37,7 @@ q() { local db=$1; shift; psql_q -At -d "$db" "$@"; }
 # ---- the layout -----------------------------------------------------------
 q postgres -c "CREATE EXTENSION vapi_calls" >/dev/null
 expect "vapi.distribute() without data" \
-	"vapi.agents: reference table|vapi.phone_numbers: reference table|vapi.contacts: reference table|vapi.calls: dropped UNIQUE (id)|vapi.calls: distributed on vapi_call_id|vapi.events: distributed on vapi_call_id, co-located with vapi.calls|vapi.call_log, vapi.call_log_all: sorted on the coordinator" \
+	"vapi.agents: reference table|vapi.phone_numbers: reference table|vapi.contacts: reference table|vapi.calls: dropped UNIQUE (id)|vapi.calls: distributed on vapi_call_id|vapi.events: distributed on vapi_call_id, co-located with vapi.calls|vapi.events: ids from a range of their own on each worker|vapi_ingest_call: delegated to the worker that holds the call|vapi.replay(timestamp with time zone,timestamp with time zone,text[],text[]): one connection per worker|vapi.reresolve(): one connection per worker|vapi.call_log, vapi.call_log_all: sorted on the coordinator" \
 	"$(q postgres -c "SELECT string_agg(d, '|') FROM vapi.distribute() d")"
 expect "vapi.distribute() again does nothing" "0" \
 	"$(q postgres -c "SELECT count(*) FROM vapi.distribute()")"
@@ -120,6 +120,37 @@ expect "contacts found on Citus as on one node" \
 	"$(q plain -c "SELECT count(*) FROM vapi.calls WHERE caller_name LIKE 'Contact %'")" \
 	"$(q postgres -c "SELECT count(*) FROM vapi.calls WHERE caller_name LIKE 'Contact %'")"
 
+# ---- the delegated entry point ---------------------------------------------
+# The same deliveries again, each by vapi_ingest_call(id, payload), which
+# Citus runs whole on the worker of the call, into an empty vapi.calls; the
+# events of the first feed stay, so that the ids of both are compared.
+# (Citus delegates a statement that is the function call alone.)
+q plain -c "SELECT format('SELECT vapi_ingest_call(%L, %L::jsonb);', payload->'message'->'call'->>'id', payload)
+              FROM corpus, generate_series(1, 2) r ORDER BY md5(r || '/' || n)" >"$WORK/feed/delegated.sql"
+rm -f "$WORK"/feed/part.*
+split -n r/4 "$WORK/feed/delegated.sql" "$WORK/feed/part."
+q postgres -c "TRUNCATE vapi.calls" >/dev/null
+for f in "$WORK"/feed/part.*; do
+	psql_q -At -d postgres -f "$f" >/dev/null &
+done
+wait
+snapshot_calls postgres >"$WORK/calls.delegated"
+if diff -q "$WORK/calls.single" "$WORK/calls.delegated" >/dev/null; then
+	ok "vapi_ingest_call converges: the same 200 rows as vapi_ingest on one node"
+else
+	not_ok "vapi_ingest_call on Citus and vapi_ingest on one node differ" "$(diff "$WORK/calls.single" "$WORK/calls.delegated" | head -n 10)"
+fi
+# The coordinator numbers from 1; each worker from its group id << 48, so
+# an id of 2^48 or more was given on a worker: the call was delegated.
+expect "vapi_ingest_call ran on the workers: every one of its events has a worker's id, on both workers" \
+	"2000 2000 2" \
+	"$(q postgres -c "SELECT count(*) FILTER (WHERE id < 1::bigint << 48) || ' ' || count(*) FILTER (WHERE id >= 1::bigint << 48)
+	                  || ' ' || count(DISTINCT id >> 48) FILTER (WHERE id >= 1::bigint << 48) FROM vapi.events")"
+expect "event ids distinct across the coordinator and the workers" "4000 4000" \
+	"$(q postgres -c "SELECT count(*) || ' ' || count(DISTINCT id) FROM vapi.events")"
+# The first feed's events go: what follows works on one copy of each.
+q postgres -c "DELETE FROM vapi.events WHERE id < 1::bigint << 48" >/dev/null
+
 # ---- tenants ----------------------------------------------------------------
 # The README's recipe: reader roles with LOGIN (Citus opens the workers'
 # connections as the current role), vapi.grant_reader, and PostgREST's
@@ -181,6 +212,80 @@ expect "vapi.check() on Citus: no false warning" "warning credentials" \
 	"$(q postgres -c "SELECT string_agg(severity || ' ' || item, '|') FROM vapi.check() WHERE severity <> 'ok'")"
 expect "vapi.prune_events() on Citus" "2002 0" \
 	"$(q postgres -c "CALL vapi.prune_events('0 seconds')") $(q postgres -c "SELECT count(*) FROM vapi.events")"
+
+# ---- vapi_ingest_call: what it does apart from converging ------------------
+# The worker that holds the shards of a call.
+worker_of() {
+	q postgres -c "SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+	                WHERE p.shardid = get_shard_id_for_distribution_column('vapi.calls', '$1')"
+}
+delivery() {
+	echo "{\"message\": {\"type\": \"status-update\", \"status\": \"$2\", \"timestamp\": 1767225600000, \"call\": {\"id\": \"$1\"}}}"
+}
+# conv-a and conv-b on different workers, so that a mismatch is routed to
+# the wrong one.
+for b in $(seq 1 50); do [ "$(worker_of "conv-b$b")" != "$(worker_of conv-a)" ] && break; done
+expect "vapi_ingest_call with another call's id: not applied, kept as rejected under the payload's call" \
+	"false rejected the vapi_call_id argument of vapi_ingest_call is not the payload's message.call.id|conv-b$b|rejected|0" \
+	"$(q postgres -c "SELECT r->>'ok', r->>'action', r->>'error' FROM vapi_ingest_call('conv-a', '$(delivery "conv-b$b" ringing)') r" | tr '|' ' ')|$(
+	   q postgres -c "SELECT vapi_call_id, outcome FROM vapi.events")|$(q postgres -c "SELECT count(*) FROM vapi.calls WHERE vapi_call_id IN ('conv-a', 'conv-b$b')")"
+expect "vapi_ingest_call is strict: a null call id gives null and keeps nothing" "t 1" \
+	"$(q postgres -c "SELECT vapi_ingest_call(NULL, '$(delivery conv-a ringing)') IS NULL") $(q postgres -c "SELECT count(*) FROM vapi.events")"
+# Notifications: the worker that ran the call sends them, so listeners
+# listen on every worker; vapi.notify set for the database on the
+# coordinator (Citus propagates ALTER DATABASE ... SET).
+q postgres -c "ALTER DATABASE postgres SET vapi.notify = on" >/dev/null
+listen_on() {
+	printf 'LISTEN vapi_calls;\nSELECT pg_sleep(5);\nSELECT 1;\n' | psql_q -At -d postgres -p "$1" 2>&1 |
+		grep -c 'Asynchronous notification "vapi_calls"' || true
+}
+# listening: its session waits in the pg_sleep that follows its LISTEN
+listening() {
+	q postgres -p "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5);'"
+}
+listen_on "$(worker_of conv-n)" >"$WORK/listen.worker" &
+listen_on "$COORD_PORT" >"$WORK/listen.coordinator" &
+for i in $(seq 1 50); do
+	[ "$(listening "$(worker_of conv-n)")" = 1 ] && [ "$(listening "$COORD_PORT")" = 1 ] && break
+	sleep 0.1
+done
+q postgres -c "SELECT vapi_ingest_call('conv-n', '$(delivery conv-n ringing)')" >/dev/null
+wait
+expect "vapi_ingest_call notifies on the worker that holds the call, not on the coordinator" "1 0" \
+	"$(cat "$WORK/listen.worker") $(cat "$WORK/listen.coordinator")"
+q postgres -c "ALTER DATABASE postgres RESET vapi.notify" >/dev/null
+# A statement that is the call alone is delegated; its worker has the
+# database's settings, not those of the coordinator's session.
+expect "a session's SET on the coordinator does not reach the worker of vapi_ingest_call (README)" "1 0" \
+	"$(q postgres -c "SET vapi.log_events = 'none'" -c "SELECT vapi_ingest_call('conv-s', '$(delivery conv-s ringing)')" | grep -c event_id) $(
+	   q postgres -c "SET vapi.log_events = 'none'" -c "SELECT vapi_ingest('$(delivery conv-t ringing)')" | grep -c event_id || true)"
+
+# Who may call it: EXECUTE granted on the coordinator reaches the workers,
+# where the delegated call runs as the caller (then as the extension's
+# owner, SECURITY DEFINER); a role without it is refused.
+q postgres >/dev/null <<'SQL'
+CREATE ROLE ingester LOGIN;
+CREATE ROLE stranger LOGIN;
+GRANT EXECUTE ON FUNCTION vapi_ingest_call(text, jsonb) TO ingester;
+SQL
+as_role() { local role=$1; shift; "$BIN/psql" -X -q -At -h 127.0.0.1 -p "$COORD_PORT" -U "$role" -d postgres "$@"; }
+result=$(as_role ingester -c "SELECT vapi_ingest_call('conv-g', '$(delivery conv-g ringing)')")
+expect "a role granted EXECUTE on the coordinator ingests through vapi_ingest_call, on the worker" "inserted true" \
+	"$(q postgres -c "SELECT ('$result'::jsonb ->> 'action') || ' ' || (('$result'::jsonb ->> 'event_id')::bigint >= 1::bigint << 48)")"
+expect "a role without EXECUTE is refused, and nothing is kept" "ERROR:  permission denied for function vapi_ingest_call|0" \
+	"$(as_role stranger -c "SELECT vapi_ingest_call('conv-h', '$(delivery conv-h ringing)')" 2>&1 | head -n 1)|$(
+	   q postgres -c "SELECT count(*) FROM vapi.events WHERE vapi_call_id = 'conv-h'")"
+
+# A worker added later has its sequence from CREATE EXTENSION, numbering
+# from 1: the same state made by hand on both workers, then repaired by
+# vapi.distribute() again.
+q postgres -c "SELECT bool_and(success) FROM run_command_on_workers(\$\$SET LOCAL citus.enable_ddl_propagation TO off;
+                 ALTER SEQUENCE vapi.events_id_seq MINVALUE 1 MAXVALUE 9223372036854775807 RESTART 1\$\$)" >/dev/null
+repaired=$(q postgres -c "SELECT string_agg(d, '|') FROM vapi.distribute() d")
+result=$(q postgres -c "SELECT vapi_ingest_call('conv-r', '$(delivery conv-r ringing)')")
+expect "vapi.distribute() again gives a worker numbering from 1 its range of event ids" \
+	"vapi.events: ids from a range of their own on each worker|t" \
+	"$repaired|$(q postgres -c "SELECT ('$result'::jsonb ->> 'event_id')::bigint >= 1::bigint << 48")"
 
 # ---- the regression tests that hold on a distributed install unchanged ----
 # (the others create triggers, temporary views or NOLOGIN roles, read

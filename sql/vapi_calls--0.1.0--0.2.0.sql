@@ -901,3 +901,164 @@ CREATE FUNCTION @extschema@.vapi_ingest_batch(payloads jsonb[]) RETURNS SETOF js
 COMMENT ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) IS
 	'Ingest many Vapi webhook bodies at once, as vapi_ingest would one after the other (trusted callers)';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) FROM PUBLIC;
+-- Issue 15: the delegated entry point, event ids distinct across nodes
+
+-- vapi_ingest_call(vapi_call_id, payload) is vapi_ingest(payload) with the
+-- call's Vapi id as an argument of its own (src/ingest_call.c), so that
+-- Citus can run the whole call on the worker that holds the call (see
+-- vapi.distribute below).  A delivery whose argument is not its
+-- message.call.id is not applied: it is kept as rejected and answered with
+-- ok=false.  Like vapi_ingest, for trusted callers only (no signature
+-- check).  Unlike it, strict: Citus 13.2's coordinator crashes delegating
+-- a call of a non-strict function whose distribution argument is null.
+CREATE FUNCTION @extschema@.vapi_ingest_call(vapi_call_id text, payload jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'vapi_ingest_call'
+	LANGUAGE C VOLATILE STRICT
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) IS
+	'vapi_ingest(payload) for the call vapi_call_id, which must be the payload''s message.call.id; on Citus run whole on the call''s worker';
+REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) FROM PUBLIC;
+
+-- vapi.distribute() also gives each worker its range of event ids and
+-- registers vapi_ingest_call for delegation.
+CREATE OR REPLACE FUNCTION vapi.distribute() RETURNS SETOF text
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+	grantee text;
+	n_workers integer;
+	r record;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'vapi.distribute() needs the citus extension in this database'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Run it on the coordinator of a Citus cluster, after CREATE EXTENSION citus.';
+	END IF;
+	IF NOT citus_is_coordinator() THEN
+		RAISE EXCEPTION 'vapi.distribute() must run on the coordinator of the Citus cluster'
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
+	SELECT count(*) INTO n_workers FROM citus_get_active_worker_nodes();
+	IF n_workers = 0 THEN
+		RAISE EXCEPTION 'the Citus cluster has no active worker node'
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Add the workers with citus_add_node() first.';
+	END IF;
+	-- Several calls of one transaction touch several workers: Citus commits
+	-- them with two-phase commit, which needs prepared transactions.
+	FOR r IN SELECT nodename, nodeport, result
+			   FROM run_command_on_workers('SHOW max_prepared_transactions')
+			  WHERE NOT success OR result = '0'
+	LOOP
+		RAISE EXCEPTION 'max_prepared_transactions is 0 (or unreadable) on worker %:%', r.nodename, r.nodeport
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Citus commits transactions that write to several workers with two-phase commit: set max_prepared_transactions on every node.';
+	END LOOP;
+
+	FOREACH t IN ARRAY ARRAY['vapi.agents', 'vapi.phone_numbers', 'vapi.contacts'] LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN
+			PERFORM create_reference_table(t);
+			RETURN NEXT t || ': reference table';
+		END IF;
+	END LOOP;
+
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+				WHERE conrelid = 'vapi.calls'::regclass AND conname = 'calls_id_key') THEN
+		ALTER TABLE vapi.calls DROP CONSTRAINT calls_id_key;
+		RETURN NEXT 'vapi.calls: dropped UNIQUE (id)';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.calls'::regclass) THEN
+		PERFORM create_distributed_table('vapi.calls', 'vapi_call_id');
+		RETURN NEXT 'vapi.calls: distributed on vapi_call_id';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'vapi.events'::regclass) THEN
+		PERFORM create_distributed_table('vapi.events', 'vapi_call_id', colocate_with => 'vapi.calls');
+		RETURN NEXT 'vapi.events: distributed on vapi_call_id, co-located with vapi.calls';
+	END IF;
+
+	-- Event ids distinct across nodes.  Citus gives the identity sequence
+	-- of a distributed table a range of its own on each worker (from
+	-- group id << 48), but not for a table an extension owns: vapi.events
+	-- would number its rows from 1 on every node that inserts them (a
+	-- worker running vapi_ingest_call).  Citus's own adjustment, applied
+	-- here; a worker added later gets it from vapi.distribute() again.
+	-- Without DDL propagation: Citus refuses to alter a sequence it has
+	-- distributed.
+	IF EXISTS (SELECT 1 FROM run_command_on_workers(
+					'SELECT s.seqmin = ((SELECT groupid FROM pg_catalog.pg_dist_local_group)::bigint << 48) + 1'
+					' FROM pg_catalog.pg_sequence s'
+					' WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence(''vapi.events'', ''id'')::regclass')
+				WHERE result IS DISTINCT FROM 't') THEN
+		FOR r IN SELECT nodename, nodeport, result
+				   FROM run_command_on_workers('SET LOCAL citus.enable_ddl_propagation TO off;'
+											   ' SELECT pg_catalog.worker_adjust_identity_column_seq_ranges(''vapi.events'')')
+				  WHERE NOT success
+		LOOP
+			RAISE EXCEPTION 'could not give vapi.events its range of ids on worker %:%: %', r.nodename, r.nodeport, r.result;
+		END LOOP;
+		RETURN NEXT 'vapi.events: ids from a range of their own on each worker';
+	END IF;
+
+	-- The delegated entry point: Citus runs vapi_ingest_call(vapi_call_id,
+	-- payload) whole on the worker that holds the call.
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_object o, pg_dist_partition p
+					WHERE o.classid = 'pg_catalog.pg_proc'::regclass
+					  AND o.objid = '@extschema@.vapi_ingest_call(text, jsonb)'::regprocedure
+					  AND o.distribution_argument_index = 0
+					  AND p.logicalrelid = 'vapi.calls'::regclass AND o.colocationid = p.colocationid) THEN
+		PERFORM create_distributed_function('@extschema@.vapi_ingest_call(text, jsonb)', 'vapi_call_id',
+											colocate_with => 'vapi.calls');
+		RETURN NEXT 'vapi_ingest_call: delegated to the worker that holds the call';
+	END IF;
+
+	-- vapi.replay and vapi.reresolve apply each event in a subtransaction,
+	-- whose SAVEPOINT and RELEASE (or ROLLBACK TO) Citus sends to every
+	-- worker connection of the transaction; their own scan of vapi.events
+	-- or vapi.calls opens up to citus.max_adaptive_executor_pool_size
+	-- connections per worker, all of which stay in it.  One per worker is
+	-- enough, and a replay then sends half the commands.
+	FOR r IN SELECT p.oid::regprocedure AS fn
+			   FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'vapi'::regnamespace AND p.proname IN ('replay', 'reresolve')
+				AND NOT coalesce('citus.max_adaptive_executor_pool_size=1' = ANY (p.proconfig), false)
+			  ORDER BY p.proname
+	LOOP
+		EXECUTE format('ALTER FUNCTION %s SET citus.max_adaptive_executor_pool_size = 1', r.fn);
+		RETURN NEXT r.fn::text || ': one connection per worker';
+	END LOOP;
+
+	-- Citus pushes a query on a view down to the shards and loses the
+	-- view's ORDER BY; LIMIT ALL makes it sort on the coordinator, so the
+	-- sorted views keep their order (a dashboard that pages says ORDER BY
+	-- ... LIMIT on vapi.call_log_rows, which each worker answers with its
+	-- own first rows).
+	IF pg_catalog.strpos(pg_catalog.pg_get_viewdef('vapi.call_log'::regclass), 'LIMIT ALL') = 0 THEN
+		CREATE OR REPLACE VIEW vapi.call_log WITH (security_invoker = true) AS
+		SELECT * FROM vapi.call_log_rows WHERE NOT is_test_call
+		 ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT ALL;
+		CREATE OR REPLACE VIEW vapi.call_log_all WITH (security_invoker = true) AS
+		SELECT * FROM vapi.call_log_rows
+		 ORDER BY first_seen_at DESC, vapi_call_id DESC LIMIT ALL;
+		RETURN NEXT 'vapi.call_log, vapi.call_log_all: sorted on the coordinator';
+	END IF;
+
+	-- Readers query the shards on the workers as themselves.
+	FOR grantee IN
+		SELECT a.grantee::regrole::text
+		  FROM pg_catalog.pg_namespace n, aclexplode(n.nspacl) a
+		 WHERE n.nspname = 'vapi' AND a.privilege_type = 'USAGE' AND a.grantee <> 0
+		   AND a.grantee <> n.nspowner
+	LOOP
+		IF EXISTS (SELECT 1 FROM run_command_on_workers(format(
+						'SELECT has_schema_privilege(%L, ''vapi'', ''USAGE'')', grantee))
+					WHERE result IS DISTINCT FROM 't') THEN
+			PERFORM run_command_on_workers(format('GRANT USAGE ON SCHEMA vapi TO %s', grantee));
+			RETURN NEXT 'schema vapi: USAGE for ' || grantee || ' on the workers';
+		END IF;
+	END LOOP;
+	RETURN;
+END
+$$;

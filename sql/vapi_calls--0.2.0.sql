@@ -1120,6 +1120,23 @@ REVOKE ALL ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") FROM PUBLIC
 
 -- ==== Scale-out on Citus (issue 15) ====
 --
+-- vapi_ingest_call(vapi_call_id, payload) is vapi_ingest(payload) with the
+-- call's Vapi id as an argument of its own (src/ingest_call.c), so that
+-- Citus can run the whole call on the worker that holds the call (see
+-- vapi.distribute below).  A delivery whose argument is not its
+-- message.call.id is not applied: it is kept as rejected and answered with
+-- ok=false.  Like vapi_ingest, for trusted callers only (no signature
+-- check).  Unlike it, strict: Citus 13.2's coordinator crashes delegating
+-- a call of a non-strict function whose distribution argument is null.
+CREATE FUNCTION @extschema@.vapi_ingest_call(vapi_call_id text, payload jsonb) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'vapi_ingest_call'
+	LANGUAGE C VOLATILE STRICT
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) IS
+	'vapi_ingest(payload) for the call vapi_call_id, which must be the payload''s message.call.id; on Citus run whole on the call''s worker';
+REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) FROM PUBLIC;
+
 -- vapi.distribute() turns a single-node install into the layout of the
 -- spec's "Scale-out" section, on the coordinator of a Citus cluster:
 -- vapi.calls and vapi.events hash-distributed on vapi_call_id and
@@ -1130,10 +1147,12 @@ REVOKE ALL ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") FROM PUBLIC
 -- where vapi_webhook reads them.  It drops the uniqueness of vapi.calls.id
 -- (Citus allows no unique constraint without the distribution column; the
 -- id is still a random uuid, and nothing in the extension looks a call up
--- by it), and copies to the workers what Citus does not propagate for an
--- extension's schema: the USAGE grants on schema vapi.  Every step is
--- skipped when already done, so calling it again is harmless.  Returns
--- what it did, a line per step.
+-- by it), and does on the workers what Citus does not do for an
+-- extension's objects: the USAGE grants on schema vapi, and a range of
+-- event ids of its own for each worker.  It registers vapi_ingest_call for
+-- delegation to the worker of its call.  Every step is skipped when
+-- already done, so calling it again is harmless (and, after a worker is
+-- added, needed).  Returns what it did, a line per step.
 CREATE FUNCTION vapi.distribute() RETURNS SETOF text
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -1190,6 +1209,57 @@ BEGIN
 		PERFORM create_distributed_table('vapi.events', 'vapi_call_id', colocate_with => 'vapi.calls');
 		RETURN NEXT 'vapi.events: distributed on vapi_call_id, co-located with vapi.calls';
 	END IF;
+
+	-- Event ids distinct across nodes.  Citus gives the identity sequence
+	-- of a distributed table a range of its own on each worker (from
+	-- group id << 48), but not for a table an extension owns: vapi.events
+	-- would number its rows from 1 on every node that inserts them (a
+	-- worker running vapi_ingest_call).  Citus's own adjustment, applied
+	-- here; a worker added later gets it from vapi.distribute() again.
+	-- Without DDL propagation: Citus refuses to alter a sequence it has
+	-- distributed.
+	IF EXISTS (SELECT 1 FROM run_command_on_workers(
+					'SELECT s.seqmin = ((SELECT groupid FROM pg_catalog.pg_dist_local_group)::bigint << 48) + 1'
+					' FROM pg_catalog.pg_sequence s'
+					' WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence(''vapi.events'', ''id'')::regclass')
+				WHERE result IS DISTINCT FROM 't') THEN
+		FOR r IN SELECT nodename, nodeport, result
+				   FROM run_command_on_workers('SET LOCAL citus.enable_ddl_propagation TO off;'
+											   ' SELECT pg_catalog.worker_adjust_identity_column_seq_ranges(''vapi.events'')')
+				  WHERE NOT success
+		LOOP
+			RAISE EXCEPTION 'could not give vapi.events its range of ids on worker %:%: %', r.nodename, r.nodeport, r.result;
+		END LOOP;
+		RETURN NEXT 'vapi.events: ids from a range of their own on each worker';
+	END IF;
+
+	-- The delegated entry point: Citus runs vapi_ingest_call(vapi_call_id,
+	-- payload) whole on the worker that holds the call.
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_object o, pg_dist_partition p
+					WHERE o.classid = 'pg_catalog.pg_proc'::regclass
+					  AND o.objid = '@extschema@.vapi_ingest_call(text, jsonb)'::regprocedure
+					  AND o.distribution_argument_index = 0
+					  AND p.logicalrelid = 'vapi.calls'::regclass AND o.colocationid = p.colocationid) THEN
+		PERFORM create_distributed_function('@extschema@.vapi_ingest_call(text, jsonb)', 'vapi_call_id',
+											colocate_with => 'vapi.calls');
+		RETURN NEXT 'vapi_ingest_call: delegated to the worker that holds the call';
+	END IF;
+
+	-- vapi.replay and vapi.reresolve apply each event in a subtransaction,
+	-- whose SAVEPOINT and RELEASE (or ROLLBACK TO) Citus sends to every
+	-- worker connection of the transaction; their own scan of vapi.events
+	-- or vapi.calls opens up to citus.max_adaptive_executor_pool_size
+	-- connections per worker, all of which stay in it.  One per worker is
+	-- enough, and a replay then sends half the commands.
+	FOR r IN SELECT p.oid::regprocedure AS fn
+			   FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace = 'vapi'::regnamespace AND p.proname IN ('replay', 'reresolve')
+				AND NOT coalesce('citus.max_adaptive_executor_pool_size=1' = ANY (p.proconfig), false)
+			  ORDER BY p.proname
+	LOOP
+		EXECUTE format('ALTER FUNCTION %s SET citus.max_adaptive_executor_pool_size = 1', r.fn);
+		RETURN NEXT r.fn::text || ': one connection per worker';
+	END LOOP;
 
 	-- Citus pushes a query on a view down to the shards and loses the
 	-- view's ORDER BY; LIMIT ALL makes it sort on the coordinator, so the
