@@ -281,8 +281,8 @@ fetch_row(text *call_id, VapiRow *row)
 	Datum		d;
 
 	vapi_prepare(&row_plan,
-				 "SELECT org_id, phone_number, customer_name, caller_name, field_versions"
-				 " FROM vapi.calls WHERE vapi_call_id = $1 FOR UPDATE",
+				 "SELECT org_id, phone_number, customer_name, caller_name, field_versions,"
+				 " id, status FROM vapi.calls WHERE vapi_call_id = $1 FOR UPDATE",
 				 1, argtypes);
 	if (vapi_execute(row_plan, arg, NULL, SPI_OK_SELECT) == 0)
 		return false;
@@ -293,6 +293,9 @@ fetch_row(text *call_id, VapiRow *row)
 	row->phone_number = row_text(2);
 	row->customer_name = row_text(3);
 	row->caller_name = row_text(4);
+	row->call_uuid = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											 6, &isnull), false, UUID_LEN);
+	row->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
 	if (!isnull)
 	{
@@ -334,9 +337,11 @@ vapi_lookup_call(text *call_id, VapiMergeResult *res)
  * Upsert the event into its call row.  event_at falls back to now when the
  * message has no usable timestamp.  What res points to is copied out of
  * SPI's result, so it survives the rollback of an event's subtransaction.
+ * row: the row as fetch_row read and locked it (NULL if there was none),
+ * whose id and status are the answer when the upsert writes nothing.
  */
 static void
-upsert(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
+upsert(VapiEvent *ev, TimestampTz now, const VapiRow *row, VapiMergeResult *res)
 {
 	SPIPlanPtr	plan = prepare_upsert(ev);
 	Datum		values[NPARAMS];
@@ -376,7 +381,13 @@ upsert(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	if (vapi_execute(plan, values, nulls, SPI_OK_INSERT_RETURNING) == 0)
 	{
 		/* nothing new: an exact repeat, or an older copy of what we have */
-		vapi_lookup_call(ev->call_id, res);
+		if (row != NULL)
+		{
+			res->call_uuid = row->call_uuid;
+			res->status = row->status;
+		}
+		else
+			vapi_lookup_call(ev->call_id, res);
 		return;
 	}
 	tuple = SPI_tuptable->vals[0];
@@ -412,7 +423,6 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 		return;
 	found = fetch_row(ev->call_id, &row);
 	memset(res, 0, sizeof(*res));
-	res->locked = found;
 	if (ev->fill_only)
 	{
 		if (!found)
@@ -421,7 +431,8 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 			ev->isnull[VF_ORG_ID] = true;	/* resolved meanwhile: kept */
 	}
 	vapi_resolve_caller(ev, found ? &row : NULL);
-	upsert(ev, now, res);
+	upsert(ev, now, found ? &row : NULL, res);
+	res->locked = true;			/* by FOR UPDATE, or by ON CONFLICT's update */
 	if (found || res->inserted)
 		return;
 
@@ -429,7 +440,7 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 		elog(ERROR, "vapi_calls: call row vanished under its lock");
 	ev->recheck_caller = true;
 	vapi_resolve_caller(ev, &row);
-	upsert(ev, now, &again);
+	upsert(ev, now, &row, &again);
 	again.wrote = again.wrote || res->wrote;
 	again.changed = again.changed || res->changed;
 	again.locked = true;

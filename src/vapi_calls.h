@@ -239,6 +239,8 @@ typedef struct VapiRow
 	text	   *customer_name;
 	text	   *caller_name;
 	int64		fversion[VF_NUM_FIELDS];	/* 0 where absent */
+	Datum		call_uuid;		/* vapi.calls.id, where read (the SQL path) */
+	char	   *status;			/* and status */
 } VapiRow;
 
 /* resolve.c */
