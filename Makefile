@@ -10,6 +10,7 @@ MODULE_big = vapi_calls
 OBJS = \
 	src/classify.o \
 	src/countries.o \
+	src/dircache.o \
 	src/eventlog.o \
 	src/guc.o \
 	src/ingest.o \
@@ -72,7 +73,8 @@ ISOLATION = \
 	expire_concurrent \
 	notify_commit \
 	resolver_race \
-	replay_live
+	replay_live \
+	directory_cache
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 # sql/examples.sql reads the real Vapi bodies kept in test/data/vapi-examples.
 export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)

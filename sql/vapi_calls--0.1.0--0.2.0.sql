@@ -887,3 +887,30 @@ REVOKE ALL ON FUNCTION vapi.remove_handler(text) FROM PUBLIC;
 -- on vapi.normalize_phone (a vapi.contacts_source) needs REINDEX too when
 -- its phones hold such digits.
 REINDEX INDEX vapi.contacts_org_phone_idx;
+
+-- Issue 11: directory lookups in C with per-backend caches; no SET
+-- search_path on the hot entry points
+
+-- The resolver reads the directory by index scans from C and keeps, per
+-- backend, the org of each assistant and phone number id it looked up, and
+-- which it found none for (src/dircache.c).  Ordinary writes send no cache
+-- invalidation, so these triggers send one for the table at the end of
+-- every statement that writes it: every backend drops its answers for the
+-- table when the change commits (and this one at once, and again if it
+-- rolls back).  ENABLE ALWAYS: they fire under session_replication_role =
+-- replica too.
+CREATE FUNCTION vapi.directory_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'vapi_directory_changed'
+	LANGUAGE C;
+COMMENT ON FUNCTION vapi.directory_changed() IS
+	'AFTER trigger of the directory tables: every backend drops its cached lookups of the table';
+REVOKE ALL ON FUNCTION vapi.directory_changed() FROM PUBLIC;
+CREATE TRIGGER agents_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON vapi.agents
+	FOR EACH STATEMENT EXECUTE FUNCTION vapi.directory_changed();
+CREATE TRIGGER phone_numbers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON vapi.phone_numbers
+	FOR EACH STATEMENT EXECUTE FUNCTION vapi.directory_changed();
+ALTER TABLE vapi.agents ENABLE ALWAYS TRIGGER agents_changed;
+ALTER TABLE vapi.phone_numbers ENABLE ALWAYS TRIGGER phone_numbers_changed;
+
+ALTER FUNCTION @extschema@.vapi_ingest(jsonb) RESET search_path;
+ALTER FUNCTION @extschema@.vapi_webhook(json) RESET search_path;

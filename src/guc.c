@@ -248,4 +248,6 @@ _PG_init(void)
 #else
 	EmitWarningsOnPlaceholders("vapi");
 #endif
+
+	vapi_dircache_init();
 }

@@ -17,6 +17,14 @@
  * The contacts lookup has a second form, for a caller's number that has
  * several forms under vapi.default_country (vapi_find_contact).
  *
+ * On the extension's own tables (the default values) dircache.c does the
+ * lookups in C when it can, and keeps the agents' and phone numbers'
+ * answers; the SQL here runs for every other relation, and for those when
+ * direct access could answer otherwise (row level security, Citus).  The
+ * SQL runs with search_path = pg_catalog, pg_temp (spi_util.c), as it did
+ * when the entry points set it: the relation may be a view, and the
+ * functions it calls may be the user's.
+ *
  * A failure to prepare or run a lookup is raised again naming the setting
  * and its value, so the message stored in vapi.events says which setting to
  * look at.  The caller (vapi_apply) catches it in its subtransaction.
@@ -58,6 +66,8 @@ typedef struct VapiSource
 	SPIPlanPtr	plan;			/* kept; NULL until prepared */
 	char	   *planned_for;	/* the value plan was built from; NULL = rebuild */
 } VapiSource;
+
+static bool sql_lookup(VapiSourceId id, Datum *args, Datum *result);
 
 static VapiSource sources[VAPI_NUM_SOURCES] = {
 	[VAPI_SOURCE_AGENTS] = {
@@ -199,7 +209,11 @@ source_sql(VapiSource *src)
 	return psprintf(src->sql, quote_qualified_identifier(schema, relname));
 }
 
-/* Prepare the lookup unless the kept plan was built for the current value. */
+/*
+ * Prepare the lookup unless the kept plan was built for the current value.
+ * Under the search_path in force (vapi_user_path_begin): the relation may
+ * be a view whose functions are the user's.
+ */
 static void
 source_prepare(VapiSource *src)
 {
@@ -215,7 +229,7 @@ source_prepare(VapiSource *src)
 		pfree(src->planned_for);
 		src->planned_for = NULL;
 	}
-	vapi_prepare(&src->plan, source_sql(src), src->nargs, src->argtypes);
+	vapi_prepare_user(&src->plan, source_sql(src), src->nargs, src->argtypes);
 	src->planned_for = MemoryContextStrdup(TopMemoryContext, *src->value);
 }
 
@@ -235,20 +249,37 @@ check_result_type(VapiSource *src)
 
 /*
  * Run the lookup of a source with args; true and *result when it found a
- * row with a value.  A failure is raised again naming the setting, and the
- * plan is rebuilt on the next call.
+ * row with a value.  On the extension's own tables it is done in C when it
+ * can be (dircache.c); otherwise by SQL, with search_path pg_catalog,
+ * pg_temp, as a lookup always ran.  A failure is raised again naming the
+ * setting, and the plan is rebuilt on the next call.
  */
 bool
 vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result)
+{
+	bool		found;
+
+	if (vapi_dircache_lookup(id, args, result, &found))
+		return found;
+	return sql_lookup(id, args, result);
+}
+
+/* The lookup of a source with args, by its SQL (vapi_source_lookup). */
+static bool
+sql_lookup(VapiSourceId id, Datum *args, Datum *result)
 {
 	VapiSource *src = &sources[id];
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
+		/* undone by the (sub)transaction's abort on an error */
+		int			path = vapi_user_path_begin();
+
 		source_prepare(src);
-		vapi_execute(src->plan, args, NULL, SPI_OK_SELECT);
+		vapi_execute_user(src->plan, args, NULL, SPI_OK_SELECT);
 		check_result_type(src);
+		vapi_user_path_end(path);
 	}
 	PG_CATCH();
 	{
@@ -296,17 +327,20 @@ vapi_find_contact(Datum org, text *phone, Datum *name)
 	Datum		elems[VAPI_MAX_PHONE_CANDIDATES];
 	Datum		args[2];
 	int			n = vapi_phone_candidates(phone, vapi_default_country, forms);
+	bool		found;
 
+	if (vapi_dircache_find_contact(org, forms, n, name, &found))
+		return found;
 	args[0] = org;
 	if (n == 1)
 	{
 		args[1] = PointerGetDatum(forms[0]);
-		return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
+		return sql_lookup(VAPI_SOURCE_CONTACTS, args, name);
 	}
 	for (int i = 0; i < n; i++)
 		elems[i] = PointerGetDatum(forms[i]);
 	args[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	return vapi_source_lookup(VAPI_SOURCE_CONTACTS_ANY, args, name);
+	return sql_lookup(VAPI_SOURCE_CONTACTS_ANY, args, name);
 }
 
 /*

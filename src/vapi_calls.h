@@ -328,6 +328,12 @@ extern const char *vapi_parse_source_name(const char *value, char **schema,
 extern bool vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result);
 extern bool vapi_find_contact(Datum org, text *phone, Datum *name);
 
+/* dircache.c: the lookups on the extension's own tables, in C */
+extern void vapi_dircache_init(void);
+extern bool vapi_dircache_lookup(VapiSourceId id, Datum *args, Datum *result, bool *found);
+extern bool vapi_dircache_find_contact(Datum org, text **forms, int n, Datum *name,
+									   bool *found);
+
 /*
  * The HTTP endpoint (issue 4): request.c reads the request context that
  * PostgREST or a proxy sets, auth.c authenticates vapi_webhook() deliveries.
