@@ -50,12 +50,14 @@ REGRESS = \
 	reresolve \
 	log_events \
 	sources \
+	directory_cache \
 	check \
 	auth_bearer \
 	auth_hmac \
 	auth_hmac_options \
 	replies \
 	privileges \
+	search_path \
 	tenants \
 	call_log \
 	notify \
@@ -74,7 +76,7 @@ ISOLATION = \
 	notify_commit \
 	resolver_race \
 	replay_live \
-	directory_cache
+	directory_cache_race
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 # sql/examples.sql reads the real Vapi bodies kept in test/data/vapi-examples.
 export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)
