@@ -47,8 +47,9 @@ psql_q -v orgs="$ORGS" -v assistants="$ASSISTANTS" -v contacts="$CONTACTS" -v ev
 PHASES=(
 	"vapi_ingest, all of it (fmgr_security_definer)|fmgr_security_definer"
 	"  reading the payload (vapi_read_event)|vapi_read_event"
-	"  directory lookups through SPI (vapi_resolve)|vapi_resolve"
+	"  the org's lookups (vapi_resolve_org)|vapi_resolve_org"
 	"  the upsert (vapi_merge)|vapi_merge"
+	"    the caller's lookup (vapi_find_contact)|vapi_find_contact"
 	"  the event-log insert (vapi_log_event)|vapi_log_event"
 	"  the result object (vapi_result_jsonb)|vapi_result_jsonb"
 	"  SET search_path (ProcessGUCArray, AtEOXact_GUC)|ProcessGUCArray AtEOXact_GUC"
