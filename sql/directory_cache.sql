@@ -74,6 +74,16 @@ SELECT count(*) FILTER (WHERE org_of('m' || i, 'many-' || i, NULL) = 'c') AS res
 UPDATE vapi.agents SET org_id = 'e1000000-0000-4000-8000-00000000000e' WHERE vapi_assistant_id = 'many-9000';
 SELECT org_of('m-last', 'many-9000', NULL) AS org;
 
+-- With its trigger disabled (or dropped), the table's answers are not
+-- kept, so a write that no longer invalidates them is still seen.
+ALTER TABLE vapi.agents DISABLE TRIGGER agents_changed;
+SELECT org_of('t1', 'asst-1') AS org;
+UPDATE vapi.agents SET org_id = 'b1000000-0000-4000-8000-00000000000b' WHERE vapi_assistant_id = 'asst-1';
+SELECT org_of('t2', 'asst-1') AS org;
+UPDATE vapi.agents SET org_id = 'a1000000-0000-4000-8000-000000000001' WHERE vapi_assistant_id = 'asst-1';
+ALTER TABLE vapi.agents ENABLE ALWAYS TRIGGER agents_changed;
+SELECT org_of('t3', 'asst-1') AS org;
+
 -- The assistant-request reply reads vapi.phone_numbers.assistant_id the
 -- same way (not cached).
 INSERT INTO vapi.phone_numbers VALUES ('pn-2', 'f1000000-0000-4000-8000-00000000000f', NULL, 'asst-front');

@@ -26,7 +26,8 @@
  * Ordinary DML sends no relcache invalidation, so the install script puts
  * statement-level AFTER INSERT, UPDATE, DELETE and TRUNCATE triggers on
  * vapi.agents and vapi.phone_numbers that call vapi_directory_changed(),
- * which sends one (CacheInvalidateRelcache).  Every backend drops a
+ * which sends one (CacheInvalidateRelcache); answers are kept only while
+ * such triggers are there and enabled.  Every backend drops a
  * directory's answers on a relcache invalidation of its table or of every
  * relation (InvalidOid, after a lost invalidation queue):
  *   - another session's change reaches us when it commits; each lookup
@@ -66,6 +67,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
@@ -117,6 +119,7 @@ typedef struct DirRel
 	/* known of the table until its relcache invalidation */
 	bool		known;
 	bool		direct;			/* false: the SQL does every lookup */
+	bool		cacheable;		/* direct, and its invalidation triggers are on */
 	Oid			relid;
 	Oid			indexid;
 	AttrNumber	att_key;		/* key column (contacts: phone) */
@@ -261,6 +264,35 @@ index_fits(DirRel *d, Relation rel, Relation idx)
 	return OidIsValid(d->eqproc[0]) && OidIsValid(d->eqproc[1]);
 }
 
+/*
+ * Does every INSERT, UPDATE, DELETE and TRUNCATE of rel fire an enabled
+ * AFTER trigger that calls vapi.directory_changed() (no WHEN, no column
+ * list)?  Without that (a trigger dropped or disabled: both invalidate the
+ * relcache), answers are not kept: a change could go unseen.
+ */
+static bool
+invalidated_on_every_write(Relation rel)
+{
+	TriggerDesc *td = rel->trigdesc;
+	int16		all = TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE |
+		TRIGGER_TYPE_TRUNCATE;
+	int16		covered = 0;
+
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+		char	   *fn;
+
+		if (t->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_AFTER(t->tgtype) ||
+			t->tgqual != NULL || t->tgnattr != 0 ||
+			get_func_namespace(t->tgfoid) != RelationGetNamespace(rel) ||
+			(fn = get_func_name(t->tgfoid)) == NULL || strcmp(fn, "directory_changed") != 0)
+			continue;
+		covered |= t->tgtype & all;
+	}
+	return covered == all;
+}
+
 /* Find out whether d's table can be read directly, and how (d->direct). */
 static void
 learn(DirRel *d)
@@ -272,6 +304,7 @@ learn(DirRel *d)
 	ListCell   *lc;
 
 	d->direct = false;
+	d->cacheable = false;
 	d->relid = OidIsValid(nsp) ? get_relname_relid(d->relname, nsp) : InvalidOid;
 	if (!OidIsValid(d->relid))
 		return;
@@ -317,6 +350,7 @@ learn(DirRel *d)
 				}
 			}
 			list_free(indexes);
+			d->cacheable = d->direct && d->keycol != NULL && invalidated_on_every_write(rel);
 		}
 	}
 	table_close(rel, NoLock);
@@ -488,7 +522,7 @@ vapi_dircache_lookup(VapiSourceId id, Datum *args, Datum *result, bool *found)
 		return true;
 	}
 
-	cacheable = !IsolationUsesXactSnapshot() && cache_key(key, buf);
+	cacheable = d->cacheable && !IsolationUsesXactSnapshot() && cache_key(key, buf);
 	if (cacheable && d->answers != NULL)
 	{
 		DirAnswer  *a = (DirAnswer *) hash_search(d->answers, buf, HASH_FIND, NULL);

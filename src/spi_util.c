@@ -43,13 +43,14 @@ static int	execute(SPIPlanPtr plan, Datum *values, const char *nulls, int expect
 
 /*
  * Make pg_catalog the whole search_path of what follows, until
- * pop_own_path().  PostgreSQL 17 has no override search path: there the
- * setting itself is saved and set, which costs little from 16 on (only the
- * settings changed in a nest level are walked when it ends).
+ * pop_own_path().  PostgreSQL 17 removed the override search path: there
+ * the setting itself is saved and set (never compiled here), which costs
+ * little from 16 on (only the settings changed in a nest level are walked
+ * when it ends).
  */
-#if PG_VERSION_NUM < 170000
 typedef int OwnPath;
 
+#if PG_VERSION_NUM < 170000
 static OwnPath
 push_own_path(void)
 {
@@ -65,8 +66,6 @@ pop_own_path(OwnPath level)
 	PopOverrideSearchPath();
 }
 #else
-typedef int OwnPath;
-
 static OwnPath
 push_own_path(void)
 {
@@ -89,15 +88,20 @@ pop_own_path(OwnPath level)
  * named (sources.c), a handler (reply.c).  pg_catalog, pg_temp, as it was
  * while the entry points had SET search_path = pg_catalog, pg_temp; its
  * own SET clauses take effect.  Returns the nest level to give
- * vapi_user_path_end(); an error undoes it with the (sub)transaction.
+ * vapi_user_path_end() (or AtEOXact_GUC); an error undoes it with the
+ * (sub)transaction.  Not set again when it is already that (vapi.replay
+ * and the others that keep their SET clause), so that leaving the level
+ * then walks no settings.
  */
 int
 vapi_user_path_begin(void)
 {
 	int			level = NewGUCNestLevel();
 
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, "pg_catalog, pg_temp") != 0)
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	return level;
 }
 
