@@ -136,10 +136,10 @@ typedef struct DirRel
 } DirRel;
 
 static DirRel dirs[DIR_NUM] = {
-	[DIR_AGENTS] = {"agents", "vapi.agents", &vapi_agents_source, "vapi_assistant_id"},
-	[DIR_PHONE_NUMBERS] = {"phone_numbers", "vapi.phone_numbers", &vapi_phone_numbers_source,
-	"vapi_phone_number_id"},
-	[DIR_CONTACTS] = {"contacts", "vapi.contacts", &vapi_contacts_source, NULL},
+	[DIR_AGENTS] = {"agents", VAPI_AGENTS_SOURCE_DEFAULT, &vapi_agents_source, "vapi_assistant_id"},
+	[DIR_PHONE_NUMBERS] = {"phone_numbers", VAPI_PHONE_NUMBERS_SOURCE_DEFAULT,
+	&vapi_phone_numbers_source, "vapi_phone_number_id"},
+	[DIR_CONTACTS] = {"contacts", VAPI_CONTACTS_SOURCE_DEFAULT, &vapi_contacts_source, NULL},
 };
 
 /* One kept answer. */

@@ -260,8 +260,9 @@ call_handler(void *arg)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
 	/* search_path pg_catalog, pg_temp, unless the handler sets its own */
-	save_nestlevel = vapi_user_path_begin();
+	vapi_set_user_path();
 
 	fmgr_info(hc->fn, &flinfo);
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);

@@ -88,27 +88,42 @@ pop_own_path(OwnPath level)
  * named (sources.c), a handler (reply.c).  pg_catalog, pg_temp, as it was
  * while the entry points had SET search_path = pg_catalog, pg_temp; its
  * own SET clauses take effect.  Returns the nest level to give
- * vapi_user_path_end() (or AtEOXact_GUC); an error undoes it with the
- * (sub)transaction.  Not set again when it is already that (vapi.replay
- * and the others that keep their SET clause), so that leaving the level
- * then walks no settings.
+ * vapi_user_path_end(), 0 when the path is in force already (set for the
+ * whole call by ingest.c, or by the SET clause of vapi.replay and the
+ * others), so that nothing is set or walked again; an error undoes it with
+ * the (sub)transaction.
  */
 int
 vapi_user_path_begin(void)
 {
-	int			level = NewGUCNestLevel();
+	int			level;
 
-	if (namespace_search_path == NULL ||
-		strcmp(namespace_search_path, "pg_catalog, pg_temp") != 0)
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (namespace_search_path != NULL &&
+		strcmp(namespace_search_path, "pg_catalog, pg_temp") == 0)
+		return 0;
+	level = NewGUCNestLevel();
+	vapi_set_user_path();
 	return level;
 }
 
 void
 vapi_user_path_end(int level)
 {
-	AtEOXact_GUC(true, level);
+	if (level > 0)
+		AtEOXact_GUC(true, level);
+}
+
+/*
+ * Set search_path = pg_catalog, pg_temp in the current nest level, unless
+ * it is that already (reply.c, whose handler's nest level undoes it).
+ */
+void
+vapi_set_user_path(void)
+{
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, "pg_catalog, pg_temp") != 0)
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*

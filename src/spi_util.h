@@ -31,6 +31,7 @@ extern int	vapi_execute_user(SPIPlanPtr plan, Datum *values, const char *nulls,
 							  int expected);
 extern int	vapi_user_path_begin(void);
 extern void vapi_user_path_end(int level);
+extern void vapi_set_user_path(void);
 extern bool vapi_first_datum(Datum *value);
 extern void vapi_for_each_row(SPIPlanPtr plan, Datum *values, const char *nulls,
 							  int batch,
