@@ -11,6 +11,7 @@ OBJS = \
 	src/batch.o \
 	src/classify.o \
 	src/countries.o \
+	src/dircache.o \
 	src/eventlog.o \
 	src/guc.o \
 	src/ingest.o \
@@ -53,12 +54,14 @@ REGRESS = \
 	reresolve \
 	log_events \
 	sources \
+	directory_cache \
 	check \
 	auth_bearer \
 	auth_hmac \
 	auth_hmac_options \
 	replies \
 	privileges \
+	search_path \
 	tenants \
 	call_log \
 	notify \
@@ -79,7 +82,8 @@ ISOLATION = \
 	expire_concurrent \
 	notify_commit \
 	resolver_race \
-	replay_live
+	replay_live \
+	directory_cache_race
 REGRESS_OPTS = --load-extension=vapi_calls --load-extension=pgcrypto
 # sql/examples.sql reads the real Vapi bodies kept in test/data/vapi-examples.
 export VAPI_EXAMPLES_DIR ?= $(abspath $(srcdir)/test/data/vapi-examples)

@@ -50,6 +50,7 @@ PHASES=(
 	"  the org lookups (vapi_resolve_org)|vapi_resolve_org"
 	"  the merge (vapi_merge)|vapi_merge"
 	"    the caller and its contact (vapi_resolve_caller)|vapi_resolve_caller"
+	"      the contact lookup (vapi_find_contact)|vapi_find_contact"
 	"  the event-log insert (vapi_log_event)|vapi_log_event"
 	"  the result object (vapi_result_jsonb)|vapi_result_jsonb"
 	"  SET search_path (ProcessGUCArray, AtEOXact_GUC)|ProcessGUCArray AtEOXact_GUC"

@@ -93,7 +93,8 @@ SELECT (SELECT count(*) FROM regress_shadow.calls) AS shadow_calls,
 
 -- Who may execute what: only the owner, unless granted, but for the three
 -- functions that read no table.  Functions that run queries pin their
--- search_path; the entry points run as their owner.  (A function added to
+-- search_path, but for the two hot entry points, which pin it in C (their
+-- statements run with pg_catalog alone); the entry points run as their owner.  (A function added to
 -- the extension shows up here, to be checked.)
 SELECT p.oid::regprocedure AS function, p.prosecdef AS security_definer, p.proconfig,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute

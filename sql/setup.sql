@@ -31,8 +31,9 @@ SELECT table_name, column_name, data_type, is_nullable
 -- Data tables are dumped by pg_dump.
 SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'vapi_calls' ORDER BY 1;
 
--- The entry point is not executable by PUBLIC, and runs as its owner with a
--- pinned search_path.
+-- The entry point is not executable by PUBLIC, and runs as its owner, with
+-- no SET search_path (its C code runs its statements with pg_catalog alone:
+-- privileges.sql and search_path.sql attack that).
 SELECT proname, prosecdef, proconfig, proacl IS NOT NULL AND NOT EXISTS (
          SELECT 1 FROM aclexplode(proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_revoked
   FROM pg_proc WHERE proname = 'vapi_ingest';

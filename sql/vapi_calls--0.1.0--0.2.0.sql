@@ -68,6 +68,14 @@ BEGIN
 
 	FOREACH t IN ARRAY ARRAY['vapi.agents', 'vapi.phone_numbers', 'vapi.contacts'] LOOP
 		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN
+			-- Citus distributes no table with triggers, and the directory
+			-- cache's (issue 11) serve nothing here: with Citus installed the
+			-- lookups run as SQL and cache nothing (src/dircache.c).
+			IF t = 'vapi.agents' THEN
+				DROP TRIGGER IF EXISTS agents_changed ON vapi.agents;
+			ELSIF t = 'vapi.phone_numbers' THEN
+				DROP TRIGGER IF EXISTS phone_numbers_changed ON vapi.phone_numbers;
+			END IF;
 			PERFORM create_reference_table(t);
 			RETURN NEXT t || ': reference table';
 		END IF;
@@ -896,8 +904,7 @@ REINDEX INDEX vapi.contacts_org_phone_idx;
 CREATE FUNCTION @extschema@.vapi_ingest_batch(payloads jsonb[]) RETURNS SETOF jsonb
 	AS 'MODULE_PATHNAME', 'vapi_ingest_batch'
 	LANGUAGE C VOLATILE
-	SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
+	SECURITY DEFINER;
 COMMENT ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) IS
 	'Ingest many Vapi webhook bodies at once, as vapi_ingest would one after the other (trusted callers)';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) FROM PUBLIC;
@@ -914,8 +921,7 @@ REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) FROM PUBLIC;
 CREATE FUNCTION @extschema@.vapi_ingest_call(vapi_call_id text, payload jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'vapi_ingest_call'
 	LANGUAGE C VOLATILE STRICT
-	SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
+	SECURITY DEFINER;
 COMMENT ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) IS
 	'vapi_ingest(payload) for the call vapi_call_id, which must be the payload''s message.call.id; on Citus run whole on the call''s worker';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) FROM PUBLIC;
@@ -960,6 +966,14 @@ BEGIN
 
 	FOREACH t IN ARRAY ARRAY['vapi.agents', 'vapi.phone_numbers', 'vapi.contacts'] LOOP
 		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN
+			-- Citus distributes no table with triggers, and the directory
+			-- cache's (issue 11) serve nothing here: with Citus installed the
+			-- lookups run as SQL and cache nothing (src/dircache.c).
+			IF t = 'vapi.agents' THEN
+				DROP TRIGGER IF EXISTS agents_changed ON vapi.agents;
+			ELSIF t = 'vapi.phone_numbers' THEN
+				DROP TRIGGER IF EXISTS phone_numbers_changed ON vapi.phone_numbers;
+			END IF;
 			PERFORM create_reference_table(t);
 			RETURN NEXT t || ': reference table';
 		END IF;
@@ -1062,3 +1076,29 @@ BEGIN
 	RETURN;
 END
 $$;
+-- Issue 11: directory lookups in C with per-backend caches; no SET
+-- search_path on the hot entry points
+
+-- The resolver reads the directory by index scans from C and keeps, per
+-- backend, the org of each assistant and phone number id it looked up, and
+-- which it found none for (src/dircache.c).  Ordinary writes send no cache
+-- invalidation, so these triggers send one for the table at the end of
+-- every statement that writes it: every backend drops its answers for the
+-- table when the change commits (and this one at once, and again if it
+-- rolls back).  ENABLE ALWAYS: they fire under session_replication_role =
+-- replica too.
+CREATE FUNCTION vapi.directory_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'vapi_directory_changed'
+	LANGUAGE C;
+COMMENT ON FUNCTION vapi.directory_changed() IS
+	'AFTER trigger of the directory tables: every backend drops its cached lookups of the table';
+REVOKE ALL ON FUNCTION vapi.directory_changed() FROM PUBLIC;
+CREATE TRIGGER agents_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON vapi.agents
+	FOR EACH STATEMENT EXECUTE FUNCTION vapi.directory_changed();
+CREATE TRIGGER phone_numbers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON vapi.phone_numbers
+	FOR EACH STATEMENT EXECUTE FUNCTION vapi.directory_changed();
+ALTER TABLE vapi.agents ENABLE ALWAYS TRIGGER agents_changed;
+ALTER TABLE vapi.phone_numbers ENABLE ALWAYS TRIGGER phone_numbers_changed;
+
+ALTER FUNCTION @extschema@.vapi_ingest(jsonb) RESET search_path;
+ALTER FUNCTION @extschema@.vapi_webhook(json) RESET search_path;

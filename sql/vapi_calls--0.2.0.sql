@@ -62,6 +62,27 @@ COMMENT ON TABLE vapi.contacts IS 'Each org''s address book; callers are matched
 -- id last: the lookup takes the first contact by id straight from the index
 CREATE INDEX contacts_org_phone_idx ON vapi.contacts (org_id, vapi.normalize_phone(phone), id);
 
+-- The resolver reads the directory by index scans from C and keeps, per
+-- backend, the org of each assistant and phone number id it looked up, and
+-- which it found none for (src/dircache.c).  Ordinary writes send no cache
+-- invalidation, so these triggers send one for the table at the end of
+-- every statement that writes it: every backend drops its answers for the
+-- table when the change commits (and this one at once, and again if it
+-- rolls back).  ENABLE ALWAYS: they fire under session_replication_role =
+-- replica too.
+CREATE FUNCTION vapi.directory_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'vapi_directory_changed'
+	LANGUAGE C;
+COMMENT ON FUNCTION vapi.directory_changed() IS
+	'AFTER trigger of the directory tables: every backend drops its cached lookups of the table';
+REVOKE ALL ON FUNCTION vapi.directory_changed() FROM PUBLIC;
+CREATE TRIGGER agents_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON vapi.agents
+	FOR EACH STATEMENT EXECUTE FUNCTION vapi.directory_changed();
+CREATE TRIGGER phone_numbers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON vapi.phone_numbers
+	FOR EACH STATEMENT EXECUTE FUNCTION vapi.directory_changed();
+ALTER TABLE vapi.agents ENABLE ALWAYS TRIGGER agents_changed;
+ALTER TABLE vapi.phone_numbers ENABLE ALWAYS TRIGGER phone_numbers_changed;
+
 -- The ordering model (status ranks, the version layout, the outcomes) is
 -- defined once, in C (src/vapi_calls.h); these immutable functions give
 -- SQL its names and numbers, so nothing here repeats them.  Being
@@ -187,11 +208,16 @@ SELECT pg_catalog.pg_extension_config_dump('vapi.events_id_seq', '');
 
 -- Entry points, in the schema the extension is created in.
 
+-- No SET search_path on the two hot entry points (vapi_ingest and
+-- vapi_webhook): in PostgreSQL 15 leaving a function that has one walks
+-- every setting, and so does each subtransaction commit inside it.  Their C
+-- code runs its own statements with pg_catalog as the whole search_path
+-- (src/spi_util.c) and the lookups on relations a user named, and the
+-- handlers, with search_path = pg_catalog, pg_temp, as before.
 CREATE FUNCTION @extschema@.vapi_ingest(payload jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'vapi_ingest'
 	LANGUAGE C VOLATILE
-	SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
+	SECURITY DEFINER;
 COMMENT ON FUNCTION @extschema@.vapi_ingest(jsonb) IS
 	'Ingest one Vapi webhook body (trusted callers: no signature check)';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
@@ -202,8 +228,7 @@ REVOKE ALL ON FUNCTION @extschema@.vapi_ingest(jsonb) FROM PUBLIC;
 CREATE FUNCTION @extschema@.vapi_ingest_batch(payloads jsonb[]) RETURNS SETOF jsonb
 	AS 'MODULE_PATHNAME', 'vapi_ingest_batch'
 	LANGUAGE C VOLATILE
-	SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
+	SECURITY DEFINER;
 COMMENT ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) IS
 	'Ingest many Vapi webhook bodies at once, as vapi_ingest would one after the other (trusted callers)';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_batch(jsonb[]) FROM PUBLIC;
@@ -898,8 +923,7 @@ REVOKE ALL ON FUNCTION vapi.remove_credential(bigint) FROM PUBLIC;
 CREATE FUNCTION @extschema@.vapi_webhook(json) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'vapi_webhook'
 	LANGUAGE C VOLATILE
-	SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
+	SECURITY DEFINER;
 COMMENT ON FUNCTION @extschema@.vapi_webhook(json) IS
 	'HTTP endpoint: authenticate a Vapi webhook from request.headers, ingest it, answer a request with its reply';
 REVOKE ALL ON FUNCTION @extschema@.vapi_webhook(json) FROM PUBLIC;
@@ -1131,8 +1155,7 @@ REVOKE ALL ON FUNCTION vapi.merge_changed(bigint[], bigint[], "any") FROM PUBLIC
 CREATE FUNCTION @extschema@.vapi_ingest_call(vapi_call_id text, payload jsonb) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'vapi_ingest_call'
 	LANGUAGE C VOLATILE STRICT
-	SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp;
+	SECURITY DEFINER;
 COMMENT ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) IS
 	'vapi_ingest(payload) for the call vapi_call_id, which must be the payload''s message.call.id; on Citus run whole on the call''s worker';
 REVOKE ALL ON FUNCTION @extschema@.vapi_ingest_call(text, jsonb) FROM PUBLIC;
@@ -1191,6 +1214,14 @@ BEGIN
 
 	FOREACH t IN ARRAY ARRAY['vapi.agents', 'vapi.phone_numbers', 'vapi.contacts'] LOOP
 		IF NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = t::regclass) THEN
+			-- Citus distributes no table with triggers, and the directory
+			-- cache's (issue 11) serve nothing here: with Citus installed the
+			-- lookups run as SQL and cache nothing (src/dircache.c).
+			IF t = 'vapi.agents' THEN
+				DROP TRIGGER IF EXISTS agents_changed ON vapi.agents;
+			ELSIF t = 'vapi.phone_numbers' THEN
+				DROP TRIGGER IF EXISTS phone_numbers_changed ON vapi.phone_numbers;
+			END IF;
 			PERFORM create_reference_table(t);
 			RETURN NEXT t || ': reference table';
 		END IF;

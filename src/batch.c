@@ -36,6 +36,7 @@
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
+#include "spi_util.h"
 #include "vapi_calls.h"
 
 PG_FUNCTION_INFO_V1(vapi_ingest_batch);
@@ -215,6 +216,7 @@ vapi_ingest_batch(PG_FUNCTION_ARGS)
 	TimestampTz *nows;
 	Jsonb	  **results;
 	VapiEventLog *log;
+	int			path;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (!PG_ARGISNULL(0))
@@ -231,6 +233,8 @@ vapi_ingest_batch(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
+	/* lookups on the user's relations: pg_catalog, pg_temp, once (sources.c) */
+	path = vapi_sources_named() ? vapi_user_path_begin() : 0;
 	evs = palloc(sizeof(VapiEvent) * Max(n, 1));
 	outs = palloc(sizeof(VapiOutcome) * Max(n, 1));
 	nows = palloc(sizeof(TimestampTz) * Max(n, 1));
@@ -258,6 +262,7 @@ vapi_ingest_batch(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	vapi_event_log_close(log);
+	vapi_user_path_end(path);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
 

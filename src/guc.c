@@ -129,7 +129,7 @@ _PG_init(void)
 							   "The table or view that maps Vapi assistant ids to orgs.",
 							   "A schema-qualified relation with columns vapi_assistant_id (text) and org_id (uuid).",
 							   &vapi_agents_source,
-							   "vapi.agents",
+							   VAPI_AGENTS_SOURCE_DEFAULT,
 							   PGC_SUSET,
 							   0,
 							   check_source_name, NULL, NULL);
@@ -138,7 +138,7 @@ _PG_init(void)
 							   "The table or view that maps Vapi phone number ids to orgs.",
 							   "A schema-qualified relation with columns vapi_phone_number_id (text) and org_id (uuid), and optionally assistant_id (text).",
 							   &vapi_phone_numbers_source,
-							   "vapi.phone_numbers",
+							   VAPI_PHONE_NUMBERS_SOURCE_DEFAULT,
 							   PGC_SUSET,
 							   0,
 							   check_source_name, NULL, NULL);
@@ -147,7 +147,7 @@ _PG_init(void)
 							   "The table or view of each org's contacts, matched on the caller's phone number.",
 							   "A schema-qualified relation with columns id, org_id (uuid), phone (text) and name (text).",
 							   &vapi_contacts_source,
-							   "vapi.contacts",
+							   VAPI_CONTACTS_SOURCE_DEFAULT,
 							   PGC_SUSET,
 							   0,
 							   check_source_name, NULL, NULL);
@@ -257,4 +257,6 @@ _PG_init(void)
 #else
 	EmitWarningsOnPlaceholders("vapi");
 #endif
+
+	vapi_dircache_init();
 }

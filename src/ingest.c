@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "spi_util.h"
 #include "vapi_calls.h"
 
 PG_FUNCTION_INFO_V1(vapi_ingest);
@@ -305,9 +306,12 @@ ingest(Jsonb *payload, const char *reject, VapiReply *reply)
 	Jsonb	   *result;
 	const char *detail;
 	bool		reply_failed = false;
+	int			path;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "vapi_calls: SPI_connect failed");
+	/* lookups on the user's relations: pg_catalog, pg_temp, once (sources.c) */
+	path = vapi_sources_named() ? vapi_user_path_begin() : 0;
 
 	vapi_read_event(payload, &ev);
 	if (reject != NULL)
@@ -345,6 +349,7 @@ ingest(Jsonb *payload, const char *reject, VapiReply *reply)
 		reply->detail = NULL;	/* freed with the SPI connection */
 	}
 
+	vapi_user_path_end(path);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "vapi_calls: SPI_finish failed");
 	return result;

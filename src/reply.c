@@ -19,7 +19,9 @@
  * owner that vapi_webhook (SECURITY DEFINER) runs as: the user id is
  * switched to the owner of the function for the call, in a subtransaction
  * that also undoes every setting the handler changed, so nothing it does
- * outlasts it but its writes.  The list of request types lives here and
+ * outlasts it but its writes.  It runs with search_path = pg_catalog,
+ * pg_temp (the entry points no longer set it: spi_util.c), unless it sets
+ * its own.  The list of request types lives here and
  * nowhere else; vapi.set_handler() asks vapi.expects_reply() for it.
  *
  *-------------------------------------------------------------------------
@@ -259,6 +261,8 @@ call_handler(void *arg)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	save_nestlevel = NewGUCNestLevel();
+	/* search_path pg_catalog, pg_temp, unless the handler sets its own */
+	vapi_set_user_path();
 
 	fmgr_info(hc->fn, &flinfo);
 	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);

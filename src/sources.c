@@ -17,6 +17,15 @@
  * The contacts lookup has a second form, for a caller's number that has
  * several forms under vapi.default_country (vapi_find_contact).
  *
+ * On the extension's own tables (the default values) dircache.c does the
+ * lookups in C when it can, and keeps the agents' and phone numbers'
+ * answers; the SQL here runs for every other relation, and for those when
+ * direct access could answer otherwise (row level security, Citus).  On
+ * those it is one of our own statements, run with pg_catalog alone
+ * (spi_util.c); on a relation of the user's, which may be a view calling
+ * the user's functions, with search_path = pg_catalog, pg_temp, as when the
+ * entry points set it (they set it once for the call: vapi_sources_named).
+ *
  * A failure to prepare or run a lookup is raised again naming the setting
  * and its value, so the message stored in vapi.events says which setting to
  * look at.  The caller (vapi_apply) catches it in its subtransaction.
@@ -50,6 +59,7 @@ typedef struct VapiSource
 {
 	const char *setting;		/* the setting's name */
 	char	  **value;			/* the setting's variable */
+	const char *own;			/* its default: the extension's own table */
 	const char *sql;			/* template; %s is the quoted relation */
 	int			nargs;
 	Oid			argtypes[2];
@@ -59,19 +69,21 @@ typedef struct VapiSource
 	char	   *planned_for;	/* the value plan was built from; NULL = rebuild */
 } VapiSource;
 
+static bool sql_lookup(VapiSourceId id, Datum *args, Datum *result);
+
 static VapiSource sources[VAPI_NUM_SOURCES] = {
 	[VAPI_SOURCE_AGENTS] = {
-		"vapi.agents_source", &vapi_agents_source,
+		"vapi.agents_source", &vapi_agents_source, VAPI_AGENTS_SOURCE_DEFAULT,
 		"SELECT org_id FROM %s WHERE vapi_assistant_id = $1",
 		1, {TEXTOID}, "org_id", UUIDOID
 	},
 	[VAPI_SOURCE_PHONE_NUMBERS] = {
-		"vapi.phone_numbers_source", &vapi_phone_numbers_source,
+		"vapi.phone_numbers_source", &vapi_phone_numbers_source, VAPI_PHONE_NUMBERS_SOURCE_DEFAULT,
 		"SELECT org_id FROM %s WHERE vapi_phone_number_id = $1",
 		1, {TEXTOID}, "org_id", UUIDOID
 	},
 	[VAPI_SOURCE_CONTACTS] = {
-		"vapi.contacts_source", &vapi_contacts_source,
+		"vapi.contacts_source", &vapi_contacts_source, VAPI_CONTACTS_SOURCE_DEFAULT,
 		"SELECT name FROM %s"
 		" WHERE org_id = $1 AND vapi.normalize_phone(phone) = $2"
 		" AND name IS NOT NULL AND name <> ''"
@@ -80,7 +92,7 @@ static VapiSource sources[VAPI_NUM_SOURCES] = {
 	},
 	/* the same lookup for a number that has several forms (vapi_find_contact) */
 	[VAPI_SOURCE_CONTACTS_ANY] = {
-		"vapi.contacts_source", &vapi_contacts_source,
+		"vapi.contacts_source", &vapi_contacts_source, VAPI_CONTACTS_SOURCE_DEFAULT,
 		"SELECT name FROM %s"
 		" WHERE org_id = $1 AND vapi.normalize_phone(phone) = ANY ($2)"
 		" AND name IS NOT NULL AND name <> ''"
@@ -89,7 +101,7 @@ static VapiSource sources[VAPI_NUM_SOURCES] = {
 	},
 	/* the directory's answer to an assistant-request (src/reply.c) */
 	[VAPI_SOURCE_PHONE_ASSISTANTS] = {
-		"vapi.phone_numbers_source", &vapi_phone_numbers_source,
+		"vapi.phone_numbers_source", &vapi_phone_numbers_source, VAPI_PHONE_NUMBERS_SOURCE_DEFAULT,
 		"SELECT assistant_id FROM %s WHERE vapi_phone_number_id = $1",
 		1, {TEXTOID}, "assistant_id", TEXTOID
 	},
@@ -199,9 +211,35 @@ source_sql(VapiSource *src)
 	return psprintf(src->sql, quote_qualified_identifier(schema, relname));
 }
 
-/* Prepare the lookup unless the kept plan was built for the current value. */
+/* Does the setting name the extension's own table (its default value)? */
+static bool
+is_own(VapiSource *src)
+{
+	return strcmp(*src->value, src->own) == 0;
+}
+
+/*
+ * Does a source setting name a relation of the user's?  The entry points
+ * then set search_path = pg_catalog, pg_temp for the whole call (ingest.c),
+ * once, rather than once per lookup.
+ */
+bool
+vapi_sources_named(void)
+{
+	for (int i = 0; i < VAPI_NUM_SOURCES; i++)
+		if (!is_own(&sources[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Prepare the lookup unless the kept plan was built for the current value:
+ * under our search_path for the extension's own table, under the one in
+ * force (vapi_user_path_begin) for a relation of the user's, which may be a
+ * view whose functions are the user's.
+ */
 static void
-source_prepare(VapiSource *src)
+source_prepare(VapiSource *src, bool own)
 {
 	if (src->planned_for != NULL && strcmp(src->planned_for, *src->value) == 0)
 		return;
@@ -215,7 +253,10 @@ source_prepare(VapiSource *src)
 		pfree(src->planned_for);
 		src->planned_for = NULL;
 	}
-	vapi_prepare(&src->plan, source_sql(src), src->nargs, src->argtypes);
+	if (own)
+		vapi_prepare(&src->plan, source_sql(src), src->nargs, src->argtypes);
+	else
+		vapi_prepare_user(&src->plan, source_sql(src), src->nargs, src->argtypes);
 	src->planned_for = MemoryContextStrdup(TopMemoryContext, *src->value);
 }
 
@@ -235,19 +276,41 @@ check_result_type(VapiSource *src)
 
 /*
  * Run the lookup of a source with args; true and *result when it found a
- * row with a value.  A failure is raised again naming the setting, and the
- * plan is rebuilt on the next call.
+ * row with a value.  On the extension's own tables it is done in C when it
+ * can be (dircache.c); otherwise by SQL, with search_path pg_catalog,
+ * pg_temp, as a lookup always ran.  A failure is raised again naming the
+ * setting, and the plan is rebuilt on the next call.
  */
 bool
 vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result)
+{
+	bool		found;
+
+	if (vapi_dircache_lookup(id, args, result, &found))
+		return found;
+	return sql_lookup(id, args, result);
+}
+
+/* The lookup of a source with args, by its SQL (vapi_source_lookup). */
+static bool
+sql_lookup(VapiSourceId id, Datum *args, Datum *result)
 {
 	VapiSource *src = &sources[id];
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		source_prepare(src);
-		vapi_execute(src->plan, args, NULL, SPI_OK_SELECT);
+		bool		own = is_own(src);
+
+		/* undone by the (sub)transaction's abort on an error */
+		int			path = own ? 0 : vapi_user_path_begin();
+
+		source_prepare(src, own);
+		if (own)
+			vapi_execute(src->plan, args, NULL, SPI_OK_SELECT);
+		else
+			vapi_execute_user(src->plan, args, NULL, SPI_OK_SELECT);
+		vapi_user_path_end(path);
 		check_result_type(src);
 	}
 	PG_CATCH();
@@ -296,17 +359,20 @@ vapi_find_contact(Datum org, text *phone, Datum *name)
 	Datum		elems[VAPI_MAX_PHONE_CANDIDATES];
 	Datum		args[2];
 	int			n = vapi_phone_candidates(phone, vapi_default_country, forms);
+	bool		found;
 
+	if (vapi_dircache_find_contact(org, forms, n, name, &found))
+		return found;
 	args[0] = org;
 	if (n == 1)
 	{
 		args[1] = PointerGetDatum(forms[0]);
-		return vapi_source_lookup(VAPI_SOURCE_CONTACTS, args, name);
+		return sql_lookup(VAPI_SOURCE_CONTACTS, args, name);
 	}
 	for (int i = 0; i < n; i++)
 		elems[i] = PointerGetDatum(forms[i]);
 	args[1] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	return vapi_source_lookup(VAPI_SOURCE_CONTACTS_ANY, args, name);
+	return sql_lookup(VAPI_SOURCE_CONTACTS_ANY, args, name);
 }
 
 /*

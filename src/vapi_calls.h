@@ -346,8 +346,20 @@ extern char *vapi_contacts_source;
 
 extern const char *vapi_parse_source_name(const char *value, char **schema,
 										  char **relname);
+/* The source settings' defaults: the extension's own tables. */
+#define VAPI_AGENTS_SOURCE_DEFAULT			"vapi.agents"
+#define VAPI_PHONE_NUMBERS_SOURCE_DEFAULT	"vapi.phone_numbers"
+#define VAPI_CONTACTS_SOURCE_DEFAULT		"vapi.contacts"
+
 extern bool vapi_source_lookup(VapiSourceId id, Datum *args, Datum *result);
+extern bool vapi_sources_named(void);
 extern bool vapi_find_contact(Datum org, text *phone, Datum *name);
+
+/* dircache.c: the lookups on the extension's own tables, in C */
+extern void vapi_dircache_init(void);
+extern bool vapi_dircache_lookup(VapiSourceId id, Datum *args, Datum *result, bool *found);
+extern bool vapi_dircache_find_contact(Datum org, text **forms, int n, Datum *name,
+									   bool *found);
 
 /*
  * The HTTP endpoint (issue 4): request.c reads the request context that
