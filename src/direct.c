@@ -357,6 +357,8 @@ session_open(DirectTable *t, bool update, DirectSession *s)
 		CacheRegisterRelcacheCallback(invalidate_tables, (Datum) 0);
 		registered = true;
 	}
+	if (t->valid && !t->usable)
+		return false;			/* known not to be possible (Citus, a trigger, ...) */
 	if (t->valid)
 		relid = t->relid;
 	else
