@@ -176,3 +176,15 @@ BEGIN READ ONLY;
 SELECT vapi_ingest(payload) FROM pg_temp.call_msgs('read-only') WHERE n = 1;
 ROLLBACK;
 SELECT count(*) AS read_only_rows FROM vapi.calls WHERE vapi_call_id = 'read-only';
+
+-- 8. A statement that writes the call's row and then ingests into it, in
+-- the same command: the merge sees the row (it does not retry an insert
+-- forever against a row it cannot see).
+SET statement_timeout = '20s';
+WITH made AS (
+  INSERT INTO vapi.calls (vapi_call_id, first_event_at, last_event_at)
+  VALUES ('same-command', '2026-01-01', '2026-01-01') RETURNING vapi_call_id)
+SELECT vapi_ingest(m.payload)->>'action' AS action
+  FROM made, pg_temp.call_msgs('same-command') m WHERE m.n = 2;
+RESET statement_timeout;
+SELECT status, events_applied FROM vapi.calls WHERE vapi_call_id = 'same-command';

@@ -271,6 +271,7 @@ classify(DirectTable *t, Relation rel)
 	t->collation = palloc0(sizeof(Oid) * desc->natts);
 
 	usable = rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
 		!rel->rd_rel->relispartition &&
 		!rel->rd_rel->relhasrules &&
 		rel->trigdesc == NULL &&
@@ -344,7 +345,8 @@ static bool
 session_open(DirectTable *t, bool update, DirectSession *s)
 {
 	static bool registered = false;
-	AclMode		need = ACL_INSERT | (update ? ACL_SELECT | ACL_UPDATE : 0);
+	/* SELECT too: the event insert returns the new id, as RETURNING id would */
+	AclMode		need = ACL_INSERT | ACL_SELECT | (update ? ACL_UPDATE : 0);
 	Oid			nsp;
 	Oid			relid;
 	RangeTblEntry *rte;
@@ -561,6 +563,12 @@ update_row(DirectSession *s, ItemPointer tid)
 		case TM_Updated:
 		case TM_Deleted:
 			return false;
+		case TM_SelfModified:
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("vapi_calls: the call row was already changed by the current command"),
+					 errhint("Do not ingest from a statement that also writes vapi.calls.")));
+			break;				/* not reached */
 		default:
 			elog(ERROR, "vapi_calls: unexpected result %d updating a call row", (int) result);
 	}
@@ -901,12 +909,23 @@ vapi_direct_merge(VapiEvent **evs, const TimestampTz *nows, int n, VapiMergeResu
 	if (!session_open(&calls_table, true, &s))
 		return false;
 
-	for (;;)
+	for (int attempt = 1;; attempt++)
 	{
 		CallImage	img;
 		bool		done;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * Our own writes earlier in this command (a statement that wrote the
+		 * row, then calls us) become visible to the read, as they are to the
+		 * next statement of a function; a retry never loops on a row the
+		 * read cannot see.
+		 */
+		CommandCounterIncrement();
+		if (attempt > 1000)
+			elog(ERROR, "vapi_calls: could not merge into the row of call \"%s\" after %d attempts",
+				 text_to_cstring(evs[0]->call_id), attempt - 1);
 		memset(&img, 0, sizeof(img));
 		if (find_call(&s, evs[0]->call_id))
 			image_from_slot(&s, &img);
