@@ -29,12 +29,10 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/memutils.h"
-#include "utils/uuid.h"
 
 #include "spi_util.h"
 #include "vapi_calls.h"
@@ -48,7 +46,7 @@ typedef struct BatchGroup
 	const TimestampTz *nows;
 	VapiMergeResult *mres;
 	int			n;
-	bool		keep;			/* keep the subtransaction: it wrote, or locked nothing */
+	bool		keep;			/* keep the subtransaction (vapi_merge_keeps) */
 } BatchGroup;
 
 /* The events to sort: position and call id. */
@@ -92,41 +90,8 @@ apply_group(void *arg)
 
 	for (int i = 0; i < g->n; i++)
 		vapi_resolve_org(g->evs[i]);
-	if (!vapi_direct_merge(g->evs, g->nows, g->n, g->mres))
-		for (int i = 0; i < g->n; i++)
-			vapi_merge(g->evs[i], g->nows[i], &g->mres[i]);
-	/* kept if it wrote, or locked nothing (see vapi_apply) */
-	{
-		bool		wrote = false;
-		bool		locked = false;
-
-		for (int i = 0; i < g->n; i++)
-		{
-			wrote = wrote || g->mres[i].inserted || g->mres[i].wrote;
-			locked = locked || g->mres[i].locked;
-		}
-		g->keep = wrote || !locked;
-	}
-}
-
-/*
- * The outcome of an applied event from its merge result, copied into the
- * current memory context.
- */
-static void
-set_outcome(VapiEvent *ev, VapiMergeResult *mres, VapiOutcome *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->call_id = ev->call_id;
-	out->ok = true;
-	out->action = mres->inserted ? VAPI_OUTCOME_INSERTED :
-		mres->changed ? VAPI_OUTCOME_UPDATED : VAPI_OUTCOME_UNCHANGED;
-	out->call_uuid = mres->call_uuid ? datumCopy(mres->call_uuid, false, UUID_LEN) : (Datum) 0;
-	out->has_call_uuid = (mres->call_uuid != (Datum) 0);
-	out->status = mres->status ? pstrdup(mres->status) : NULL;
-	out->wrote = mres->inserted || mres->wrote;
-	if (mres->changed)
-		vapi_notify_change(mres, ev->call_id, out->action);
+	vapi_merge_group(g->evs, g->nows, g->n, g->mres);
+	g->keep = vapi_merge_keeps(g->mres, g->n);
 }
 
 /*
@@ -182,7 +147,7 @@ vapi_apply_batch(VapiEvent *evs, const TimestampTz *nows, int n, VapiOutcome *ou
 		{
 			MemoryContextSwitchTo(outcxt);
 			for (int i = 0; i < g.n; i++)
-				set_outcome(g.evs[i], &g.mres[i], &outs[keys[start + i].pos]);
+				vapi_applied(g.evs[i], &g.mres[i], &outs[keys[start + i].pos]);
 			continue;
 		}
 		/* one of them failed: each on its own, so that only that one fails */

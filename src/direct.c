@@ -784,9 +784,9 @@ image_merge(CallImage *img, VapiEvent *ev, TimestampTz now, VapiMergeResult *res
 	bool		newnull[VF_NUM_FIELDS];
 	int64		newfv[VF_NUM_FIELDS];
 	bool		wins_any = false;
-	bool		visible;
+	bool		grows = ev->rank > rank || (ev->is_test_call && !is_test);
+	bool		visible = grows;
 
-	visible = ev->rank > rank || (ev->is_test_call && !is_test);
 	for (int f = 0; f < VF_NUM_FIELDS; f++)
 	{
 		int			a = CATT(C_FIELD0 + f);
@@ -817,8 +817,7 @@ image_merge(CallImage *img, VapiEvent *ev, TimestampTz now, VapiMergeResult *res
 	}
 
 	memset(res, 0, sizeof(*res));
-	if (!(ev->rank > rank || (ev->is_test_call && !is_test) || at < first || at > last ||
-		  wins_any))
+	if (!(grows || at < first || at > last || wins_any))
 	{
 		image_result(img, res);
 		res->org_id = (Datum) 0;	/* as the SQL path's lookup: not read */

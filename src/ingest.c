@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -106,19 +107,16 @@ typedef struct ApplyWork
 	VapiEvent  *ev;
 	TimestampTz now;
 	VapiMergeResult mres;
-	bool		wrote;			/* the merge wrote the row */
-	bool		keep;			/* keep the subtransaction: it wrote, or locked
-								 * nothing (rolling back would release nothing
-								 * and costs more) */
+	bool		keep;			/* keep the subtransaction (vapi_merge_keeps) */
 } ApplyWork;
 
 /*
- * Resolve the org, then merge (which locks the row and derives the
- * caller).  An event that wrote nothing (an exact repeat, an older copy, a
- * replay of what is applied) lets its subtransaction be rolled back, so
- * that the row lock its merge took is released at once rather than when
- * the caller's transaction ends: a long replay of applied events, or a
- * transaction of many deliveries, does not hold up other deliveries.
+ * Resolve the org, then merge (which derives the caller).  An event that
+ * wrote nothing but may hold the row's lock (the SQL path) lets its
+ * subtransaction be rolled back (vapi_merge_keeps), so that the lock is
+ * released at once rather than when the caller's transaction ends: a long
+ * replay of applied events, or a transaction of many deliveries, does not
+ * hold up other deliveries.
  */
 static void
 resolve_and_merge(void *arg)
@@ -127,8 +125,7 @@ resolve_and_merge(void *arg)
 
 	vapi_resolve_org(work->ev);
 	vapi_merge(work->ev, work->now, &work->mres);
-	work->wrote = work->mres.inserted || work->mres.wrote;
-	work->keep = work->wrote || !work->mres.locked;
+	work->keep = vapi_merge_keeps(&work->mres, 1);
 }
 
 /*
@@ -160,7 +157,6 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 
 	work.ev = ev;
 	work.now = now;
-	work.wrote = false;
 	work.keep = false;
 	if ((edata = try_subxact(resolve_and_merge, &work, &work.keep)) != NULL)
 	{
@@ -169,22 +165,31 @@ vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out)
 		out->error = edata->message ? edata->message : "processing failed";
 		return;
 	}
-	out->ok = true;
-	out->action = work.mres.inserted ? VAPI_OUTCOME_INSERTED :
-		work.mres.changed ? VAPI_OUTCOME_UPDATED : VAPI_OUTCOME_UNCHANGED;
-	out->call_uuid = work.mres.call_uuid;
-	out->has_call_uuid = (work.mres.call_uuid != (Datum) 0);
-	out->status = work.mres.status;
-	out->wrote = work.wrote;
+	vapi_applied(ev, &work.mres, out);
+}
 
-	/*
-	 * Queued in the caller's transaction rather than in the subtransaction
-	 * above, because a subtransaction that queued a notification keeps its
-	 * memory context (8 kB) until the top-level transaction ends.  Either
-	 * way it is sent at commit and dropped on rollback.
-	 */
-	if (work.mres.changed)
-		vapi_notify_change(&work.mres, ev->call_id, out->action);
+/*
+ * The outcome of an event its merge applied (mres), copied into the
+ * current memory context, and its change notification.  Called after the
+ * merge's subtransaction, in the caller's transaction, because a
+ * subtransaction that queued a notification keeps its memory context
+ * (8 kB) until the top-level transaction ends; either way it is sent at
+ * commit and dropped on rollback.
+ */
+void
+vapi_applied(VapiEvent *ev, const VapiMergeResult *mres, VapiOutcome *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->call_id = ev->call_id;
+	out->ok = true;
+	out->action = mres->inserted ? VAPI_OUTCOME_INSERTED :
+		mres->changed ? VAPI_OUTCOME_UPDATED : VAPI_OUTCOME_UNCHANGED;
+	out->has_call_uuid = (mres->call_uuid != (Datum) 0);
+	out->call_uuid = out->has_call_uuid ? datumCopy(mres->call_uuid, false, UUID_LEN) : (Datum) 0;
+	out->status = mres->status ? pstrdup(mres->status) : NULL;
+	out->wrote = mres->inserted || mres->wrote;
+	if (mres->changed)
+		vapi_notify_change(mres, ev->call_id, out->action);
 }
 
 /* Add "key": value pairs to an object under construction (also reply.c). */

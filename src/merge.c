@@ -402,8 +402,8 @@ upsert(VapiEvent *ev, TimestampTz now, const VapiRow *row, VapiMergeResult *res)
 }
 
 /*
- * Merge an event (its org resolved: vapi_resolve_org) into its call row.
- * The row is read and locked first, the caller name is derived from what
+ * The SQL path's merge of an event (its org resolved: vapi_resolve_org)
+ * into its call row.  The row is read and locked first, the caller name is derived from what
  * the row will hold once the event is merged (vapi_resolve_caller), then
  * the upsert merges.  When there was no row to lock but the upsert found
  * one (another delivery created it meanwhile), the upsert's ON CONFLICT
@@ -412,15 +412,13 @@ upsert(VapiEvent *ev, TimestampTz now, const VapiRow *row, VapiMergeResult *res)
  * event (vapi.reresolve) merges into the row only if there is one, and
  * never replaces an org the row has by then.
  */
-void
-vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
+static void
+merge_sql(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 {
 	VapiRow		row;
 	bool		found;
 	VapiMergeResult again;
 
-	if (vapi_direct_merge(&ev, &now, 1, res))
-		return;
 	found = fetch_row(ev->call_id, &row);
 	memset(res, 0, sizeof(*res));
 	if (ev->fill_only)
@@ -445,4 +443,48 @@ vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
 	again.changed = again.changed || res->changed;
 	again.locked = true;
 	*res = again;
+}
+
+/*
+ * Merge the n events of one call (their orgs resolved: vapi_resolve_org)
+ * into its row, in order; res[i] is what event i did.  Directly where that
+ * keeps every guarantee (direct.c: the row written once), else by the SQL
+ * path, one event at a time.
+ */
+void
+vapi_merge_group(VapiEvent **evs, const TimestampTz *nows, int n, VapiMergeResult *res)
+{
+	if (vapi_direct_merge(evs, nows, n, res))
+		return;
+	for (int i = 0; i < n; i++)
+		merge_sql(evs[i], nows[i], &res[i]);
+}
+
+/* Merge one event into its call row (vapi_merge_group of one). */
+void
+vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res)
+{
+	vapi_merge_group(&ev, &now, 1, res);
+}
+
+/*
+ * Is the subtransaction of these n merges worth keeping?  Yes if one of
+ * them wrote the row, or none may hold a lock on it (direct access takes
+ * none unless it writes, and keeping costs less than rolling back);
+ * otherwise it is rolled back, which releases the row lock the SQL path
+ * took, so that other deliveries of the call do not wait for the
+ * caller's transaction.
+ */
+bool
+vapi_merge_keeps(const VapiMergeResult *res, int n)
+{
+	bool		locked = false;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (res[i].inserted || res[i].wrote)
+			return true;
+		locked = locked || res[i].locked;
+	}
+	return !locked;
 }

@@ -282,6 +282,9 @@ extern bool vapi_event_log_write(VapiEventLog *log, Jsonb *payload, VapiEvent *e
 								 const char *detail, int64 *id);
 extern void vapi_event_log_close(VapiEventLog *log);
 extern void vapi_merge(VapiEvent *ev, TimestampTz now, VapiMergeResult *res);
+extern void vapi_merge_group(VapiEvent **evs, const TimestampTz *nows, int n,
+							 VapiMergeResult *res);
+extern bool vapi_merge_keeps(const VapiMergeResult *res, int n);
 extern void vapi_lookup_call(text *call_id, VapiMergeResult *res);
 
 /* ingest.c */
@@ -298,6 +301,7 @@ typedef struct VapiOutcome
 } VapiOutcome;
 
 extern void vapi_apply(VapiEvent *ev, TimestampTz now, VapiOutcome *out);
+extern void vapi_applied(VapiEvent *ev, const VapiMergeResult *mres, VapiOutcome *out);
 extern Jsonb *vapi_result_jsonb(VapiOutcome *out, bool has_event_id, int64 event_id);
 extern void vapi_put_key(JsonbParseState **state, const char *key);
 extern void vapi_put_string(JsonbParseState **state, const char *key, const char *s, int len);
